@@ -53,6 +53,7 @@ var table = []Rule{
 	{Prefix: "/api/2.0/workspace", Accept: []string{"workspace.workspace", "workspace"}},
 	{Prefix: "/api/2.0/apps", Accept: []string{"apps.apps", "apps"}},
 	{Prefix: "/api/2.0/preview/scim/v2/Me", Accept: []string{"iam.current-user:read", "iam"}},
+	{Prefix: "/api/2.0/preview/accounts/access-control", Methods: []string{"GET"}, Accept: []string{"iam.access-control:read", "iam"}},
 }
 
 // Required returns the scopes any one of which allows method on path, with

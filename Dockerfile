@@ -1,0 +1,61 @@
+# syntax=docker/dockerfile:1
+#
+# agentrt images. Two targets:
+#
+#   static (default)  serve with compiled-in agents: CGO_ENABLED=0, a static
+#                     binary on distroless/static, non-root, nothing else.
+#     docker build -t agentrt .
+#     docker run -p 8080:8080 -e AGENTRT_AGENT=echo agentrt
+#
+#   plugin            serve with cgo on distroless/base (glibc), for agents
+#                     loaded from -buildmode=plugin .so files. The plugin is
+#                     built in the same stage as serve, with the same Go
+#                     toolchain, flags and module versions, which is what Go
+#                     requires for plugin.Open to succeed.
+#     docker build --target plugin --build-arg PLUGIN=./examples/plugin -t agentrt-plugin .
+#     docker run -p 8080:8080 agentrt-plugin
+#
+# Configuration is by environment only (AGENTRT_*, DATABRICKS_*); see
+# docs/deploy.md. SIGTERM drains in-flight requests and streams.
+
+ARG GO_IMAGE=golang:1.26-trixie
+
+FROM ${GO_IMAGE} AS source
+WORKDIR /src
+ENV GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+
+# Compiled-in agents. -trimpath keeps build paths out of the binary.
+FROM source AS build-static
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/serve ./cmd/serve
+
+# serve and the plugin share one toolchain, one module graph and one flag
+# set (-trimpath), so the build-info check and the runtime's package hashes
+# agree. The host is not stripped: plugin.Open resolves symbols against it.
+FROM source AS build-plugin
+ARG PLUGIN=./examples/plugin
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=1 go build -trimpath -o /out/serve ./cmd/serve && \
+    mkdir -p /out/plugins && \
+    CGO_ENABLED=1 go build -trimpath -buildmode=plugin -o /out/plugins/agent.so "${PLUGIN}" && \
+    if [ -f "${PLUGIN}/agent.yaml" ]; then cp "${PLUGIN}/agent.yaml" /out/plugins/agent.yaml; fi
+
+# glibc matches the trixie builder (same Debian release).
+FROM gcr.io/distroless/base-debian13:nonroot AS plugin
+COPY --from=build-plugin /out/serve /serve
+COPY --from=build-plugin /out/plugins /plugins
+USER 65532:65532
+EXPOSE 8080
+ENV AGENTRT_ADDR=:8080 AGENTRT_AGENT=/plugins/agent.so
+ENTRYPOINT ["/serve"]
+
+# Last stage: the default target.
+FROM gcr.io/distroless/static-debian13:nonroot AS static
+COPY --from=build-static /out/serve /serve
+USER 65532:65532
+EXPOSE 8080
+ENV AGENTRT_ADDR=:8080 AGENTRT_AGENT=echo
+ENTRYPOINT ["/serve"]

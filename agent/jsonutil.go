@@ -1,0 +1,298 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The wire types marshal by hand: field presence follows the protocol (an
+// output_text part always carries "annotations", an index 0 is written), the
+// hot path avoids reflection, and unknown fields are spliced back in.
+
+// FieldError reports a request that does not match the schema. Field is a
+// JSON path such as "input[1].content[0].type"; an empty Field means the
+// whole body.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+// fieldErr prefixes err with a path element ("input", "[2]", "content").
+func fieldErr(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		switch {
+		case fe.Field == "":
+			return &FieldError{Field: prefix, Msg: fe.Msg}
+		case fe.Field[0] == '[':
+			return &FieldError{Field: prefix + fe.Field, Msg: fe.Msg}
+		default:
+			return &FieldError{Field: prefix + "." + fe.Field, Msg: fe.Msg}
+		}
+	}
+	return &FieldError{Field: prefix, Msg: describeJSONErr(err)}
+}
+
+func describeJSONErr(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := te.Type.Kind().String()
+		switch want {
+		case "slice":
+			want = "array"
+		case "map", "struct":
+			want = "object"
+		case "float64", "int", "int64":
+			want = "number"
+		case "bool":
+			want = "boolean"
+		}
+		return fmt.Sprintf("expected %s, got %s", want, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "malformed JSON: " + se.Error()
+	}
+	return err.Error()
+}
+
+// forEachField walks the members of a JSON object, calling fn with each key
+// and raw value; fn reports whether it knew the key. Unknown members are
+// returned so they survive a round trip (json.RawMessage copies, so they do
+// not alias the input).
+func forEachField(data []byte, fn func(key string, raw json.RawMessage) (bool, error)) (map[string]json.RawMessage, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return nil, &FieldError{Msg: "expected object, got " + jsonKind(data)}
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, &FieldError{Msg: describeJSONErr(err)}
+	}
+	var extra map[string]json.RawMessage
+	for k, v := range m {
+		known, err := fn(k, v)
+		if err != nil {
+			return nil, fieldErr(k, err)
+		}
+		if !known {
+			if extra == nil {
+				extra = make(map[string]json.RawMessage)
+			}
+			extra[k] = v
+		}
+	}
+	return extra, nil
+}
+
+func jsonKind(data []byte) string {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return "nothing"
+	}
+	switch data[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	default:
+		return "number"
+	}
+}
+
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 4 && string(raw) == "null"
+}
+
+func decodeString(raw json.RawMessage, dst *string) error {
+	if isNull(raw) {
+		*dst = ""
+		return nil
+	}
+	if len(raw) == 0 || raw[0] != '"' {
+		return &FieldError{Msg: "expected string, got " + jsonKind(raw)}
+	}
+	return json.Unmarshal(raw, dst)
+}
+
+func decodeValue(raw json.RawMessage, dst any) error {
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return &FieldError{Msg: describeJSONErr(err)}
+	}
+	return nil
+}
+
+// objWriter appends one JSON object.
+type objWriter struct {
+	b     []byte
+	first bool
+	err   error
+}
+
+func newObj(b []byte) objWriter {
+	return objWriter{b: append(b, '{'), first: true}
+}
+
+func (w *objWriter) key(k string) {
+	if w.first {
+		w.first = false
+	} else {
+		w.b = append(w.b, ',')
+	}
+	w.b = appendString(w.b, k)
+	w.b = append(w.b, ':')
+}
+
+func (w *objWriter) str(k, v string) {
+	w.key(k)
+	w.b = appendString(w.b, v)
+}
+
+func (w *objWriter) strOpt(k, v string) {
+	if v != "" {
+		w.str(k, v)
+	}
+}
+
+func (w *objWriter) int(k string, v int) {
+	w.key(k)
+	w.b = strconv.AppendInt(w.b, int64(v), 10)
+}
+
+func (w *objWriter) intPtr(k string, v *int) {
+	if v != nil {
+		w.int(k, *v)
+	}
+}
+
+func (w *objWriter) float(k string, v float64) {
+	w.key(k)
+	w.b = strconv.AppendFloat(w.b, v, 'f', -1, 64)
+}
+
+func (w *objWriter) floatPtr(k string, v *float64) {
+	if v != nil {
+		w.float(k, *v)
+	}
+}
+
+func (w *objWriter) bool(k string, v bool) {
+	w.key(k)
+	w.b = strconv.AppendBool(w.b, v)
+}
+
+func (w *objWriter) boolPtr(k string, v *bool) {
+	if v != nil {
+		w.bool(k, *v)
+	}
+}
+
+func (w *objWriter) raw(k string, v json.RawMessage) {
+	if len(v) == 0 {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, v...)
+}
+
+// value marshals v with encoding/json (cold fields: maps of any, options).
+func (w *objWriter) value(k string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		if w.err == nil {
+			w.err = fmt.Errorf("%s: %w", k, err)
+		}
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, data...)
+}
+
+func (w *objWriter) extra(m map[string]json.RawMessage) {
+	if len(m) == 0 {
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		w.raw(k, m[k])
+	}
+}
+
+func (w *objWriter) close() ([]byte, error) {
+	w.b = append(w.b, '}')
+	return w.b, w.err
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json does; HTML characters are left alone (this is not HTML).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		// U+2028 and U+2029 break JavaScript parsers that eval JSON.
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,275 @@
+package agent
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// Response is a ResponsesAgent response; with the envelope fields the host
+// fills (ID, CreatedAt, Model, …) it is also an OpenAI response object.
+// An agent normally sets only Output and, if it wants, CustomOutputs and Usage.
+type Response struct {
+	ID        string
+	Object    string // "response" when empty
+	CreatedAt float64
+	Status    string
+	Model     string
+	Output    []Item
+
+	Error             *ResponseError
+	IncompleteDetails json.RawMessage
+	Usage             *Usage
+
+	Instructions       string
+	Metadata           map[string]string
+	ParallelToolCalls  *bool
+	ToolChoice         json.RawMessage
+	Tools              []ToolSpec
+	Temperature        *float64
+	TopP               *float64
+	MaxOutputTokens    *int
+	PreviousResponseID string
+	Reasoning          json.RawMessage
+	Text               json.RawMessage
+	Truncation         string
+	User               string
+
+	CustomOutputs map[string]any
+
+	Extra map[string]json.RawMessage
+}
+
+// ResponseError is the error member of a failed response.
+type ResponseError struct {
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message"`
+}
+
+// Usage counts tokens. All members are written when usage is present, as both
+// protocols require.
+type Usage struct {
+	InputTokens         int                 `json:"input_tokens"`
+	InputTokensDetails  InputTokensDetails  `json:"input_tokens_details"`
+	OutputTokens        int                 `json:"output_tokens"`
+	OutputTokensDetails OutputTokensDetails `json:"output_tokens_details"`
+	TotalTokens         int                 `json:"total_tokens"`
+}
+
+// InputTokensDetails breaks down input tokens.
+type InputTokensDetails struct {
+	CachedTokens int `json:"cached_tokens"`
+}
+
+// OutputTokensDetails breaks down output tokens.
+type OutputTokensDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens"`
+}
+
+// OutputText joins the text of every output message, like the Python SDKs'
+// output_text property.
+func (r *Response) OutputText() string {
+	var b []byte
+	for i := range r.Output {
+		it := &r.Output[i]
+		if it.Kind() != TypeMessage {
+			continue
+		}
+		for j := range it.Content.Parts {
+			if p := &it.Content.Parts[j]; p.Type == PartOutputText {
+				b = append(b, p.Text...)
+			}
+		}
+	}
+	return string(b)
+}
+
+// MarshalJSON writes the response (omitting absent members, as MLflow's
+// exclude_none does; "error" only when set, since OpenAI clients treat any
+// error member in a stream as a failure).
+func (r Response) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil) }
+
+// AppendJSON appends the JSON form of r to b.
+func (r *Response) AppendJSON(b []byte) ([]byte, error) {
+	w := newObj(b)
+	w.strOpt("id", r.ID)
+	obj := r.Object
+	if obj == "" {
+		obj = "response"
+	}
+	w.str("object", obj)
+	if r.CreatedAt != 0 {
+		w.float("created_at", r.CreatedAt)
+	}
+	w.strOpt("status", r.Status)
+	if r.Error != nil {
+		w.value("error", r.Error)
+	}
+	w.raw("incomplete_details", r.IncompleteDetails)
+	w.strOpt("instructions", r.Instructions)
+	w.intPtr("max_output_tokens", r.MaxOutputTokens)
+	if r.Metadata != nil {
+		w.value("metadata", r.Metadata)
+	}
+	w.strOpt("model", r.Model)
+	w.key("output")
+	w.b = append(w.b, '[')
+	for i := range r.Output {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		var err error
+		if w.b, err = r.Output[i].appendJSON(w.b); err != nil {
+			return nil, fieldErr("output["+strconv.Itoa(i)+"]", err)
+		}
+	}
+	w.b = append(w.b, ']')
+	w.boolPtr("parallel_tool_calls", r.ParallelToolCalls)
+	w.strOpt("previous_response_id", r.PreviousResponseID)
+	w.raw("reasoning", r.Reasoning)
+	w.floatPtr("temperature", r.Temperature)
+	w.raw("text", r.Text)
+	w.raw("tool_choice", r.ToolChoice)
+	if r.Tools != nil {
+		w.key("tools")
+		w.b = append(w.b, '[')
+		for i := range r.Tools {
+			if i > 0 {
+				w.b = append(w.b, ',')
+			}
+			data, err := r.Tools[i].MarshalJSON()
+			if err != nil {
+				return nil, err
+			}
+			w.b = append(w.b, data...)
+		}
+		w.b = append(w.b, ']')
+	}
+	w.floatPtr("top_p", r.TopP)
+	w.strOpt("truncation", r.Truncation)
+	if r.Usage != nil {
+		w.value("usage", r.Usage)
+	}
+	w.strOpt("user", r.User)
+	if r.CustomOutputs != nil {
+		w.value("custom_outputs", r.CustomOutputs)
+	}
+	w.extra(r.Extra)
+	return w.close()
+}
+
+// UnmarshalJSON reads a response in either dialect, keeping unknown members.
+func (r *Response) UnmarshalJSON(data []byte) error {
+	*r = Response{}
+	extra, err := forEachField(data, func(k string, raw json.RawMessage) (bool, error) {
+		switch k {
+		case "id":
+			return true, decodeString(raw, &r.ID)
+		case "object":
+			return true, decodeString(raw, &r.Object)
+		case "created_at":
+			if isNull(raw) {
+				return true, nil
+			}
+			return true, decodeValue(raw, &r.CreatedAt)
+		case "status":
+			return true, decodeString(raw, &r.Status)
+		case "model":
+			return true, decodeString(raw, &r.Model)
+		case "output":
+			if isNull(raw) {
+				return true, nil
+			}
+			var raws []json.RawMessage
+			if err := decodeValue(raw, &raws); err != nil {
+				return true, err
+			}
+			r.Output = make([]Item, len(raws))
+			for i, ir := range raws {
+				if err := r.Output[i].UnmarshalJSON(ir); err != nil {
+					return true, fieldErr("["+strconv.Itoa(i)+"]", err)
+				}
+			}
+			return true, nil
+		case "error":
+			if isNull(raw) {
+				return true, nil
+			}
+			r.Error = new(ResponseError)
+			return true, decodeValue(raw, r.Error)
+		case "incomplete_details":
+			if !isNull(raw) {
+				r.IncompleteDetails = raw
+			}
+			return true, nil
+		case "usage":
+			if isNull(raw) {
+				return true, nil
+			}
+			r.Usage = new(Usage)
+			return true, decodeValue(raw, r.Usage)
+		case "instructions":
+			// OpenAI may echo instructions as a list of items; keep that form as extra.
+			if len(raw) > 0 && raw[0] != '"' && !isNull(raw) {
+				return false, nil
+			}
+			return true, decodeString(raw, &r.Instructions)
+		case "metadata":
+			if isNull(raw) {
+				return true, nil
+			}
+			return true, decodeValue(raw, &r.Metadata)
+		case "parallel_tool_calls":
+			return true, decodeOptBool(raw, &r.ParallelToolCalls)
+		case "tool_choice":
+			if !isNull(raw) {
+				r.ToolChoice = raw
+			}
+			return true, nil
+		case "tools":
+			if isNull(raw) {
+				return true, nil
+			}
+			var raws []json.RawMessage
+			if err := decodeValue(raw, &raws); err != nil {
+				return true, err
+			}
+			r.Tools = make([]ToolSpec, len(raws))
+			for i, tr := range raws {
+				if err := r.Tools[i].UnmarshalJSON(tr); err != nil {
+					return true, fieldErr("["+strconv.Itoa(i)+"]", err)
+				}
+			}
+			return true, nil
+		case "temperature":
+			return true, decodeOptFloat(raw, &r.Temperature)
+		case "top_p":
+			return true, decodeOptFloat(raw, &r.TopP)
+		case "max_output_tokens":
+			return true, decodeOptInt(raw, &r.MaxOutputTokens)
+		case "previous_response_id":
+			return true, decodeString(raw, &r.PreviousResponseID)
+		case "reasoning":
+			if !isNull(raw) {
+				r.Reasoning = raw
+			}
+			return true, nil
+		case "text":
+			if !isNull(raw) {
+				r.Text = raw
+			}
+			return true, nil
+		case "truncation":
+			return true, decodeString(raw, &r.Truncation)
+		case "user":
+			return true, decodeString(raw, &r.User)
+		case "custom_outputs":
+			if isNull(raw) {
+				return true, nil
+			}
+			return true, decodeValue(raw, &r.CustomOutputs)
+		}
+		return false, nil
+	})
+	r.Extra = extra
+	return err
+}

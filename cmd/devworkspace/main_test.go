@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunPrintsURLAndCredentialsAndStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0"}, pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var banner []string
+	var url string
+	for sc.Scan() {
+		line := sc.Text()
+		banner = append(banner, line)
+		if u, ok := strings.CutPrefix(line, "dev workspace listening on "); ok {
+			url = u
+		}
+		if strings.HasPrefix(line, "audit log:") {
+			break
+		}
+	}
+	text := strings.Join(banner, "\n")
+	for _, want := range []string{"dev-alice-token", "dev-bob-token", "dev-carol-token", "DATABRICKS_CLIENT_ID=agent-sp", "DATABRICKS_CLIENT_SECRET=agent-sp-secret"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("banner lacks %q:\n%s", want, text)
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	resp, err := http.Get(url + "/.well-known/databricks-config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("host metadata: %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop after cancel")
+	}
+	if _, err := http.Get(url + "/.well-known/databricks-config"); err == nil {
+		t.Fatal("server still answers after shutdown")
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	err := run(context.Background(), []string{"--config", "/nonexistent/ws.yaml"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "read config") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,159 @@
+// Command serve runs one agentrt agent behind the Responses API
+// (POST /responses, /v1/responses, /invocations). Flags fall back to
+// AGENTRT_* environment variables; see -help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/runtime"
+
+	// Agents shipped with this binary.
+	_ "github.com/agentrt/agentrt/examples/echo"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	addr           string
+	agentName      string
+	manifest       string
+	maxBodyBytes   int64
+	maxConcurrency int
+	requestTimeout time.Duration
+	drainTimeout   time.Duration
+	logLevel       string
+	logFormat      string
+}
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	envInt := func(key string, def int64) int64 {
+		if v, err := strconv.ParseInt(env(key, ""), 10, 64); err == nil {
+			return v
+		}
+		return def
+	}
+	envDur := func(key string, def time.Duration) time.Duration {
+		if v, err := time.ParseDuration(env(key, "")); err == nil {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.addr, "addr", env("AGENTRT_ADDR", "127.0.0.1:8080"), "listen address (AGENTRT_ADDR); port 0 picks a free port")
+	fs.StringVar(&c.agentName, "agent", env("AGENTRT_AGENT", ""), "registered agent to serve (AGENTRT_AGENT); one of: "+strings.Join(agent.Names(), ", "))
+	fs.StringVar(&c.manifest, "manifest", env("AGENTRT_MANIFEST", ""), "agent.yaml with the agent's resources and auth policy in MLflow's form (AGENTRT_MANIFEST)")
+	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", envInt("AGENTRT_MAX_BODY_BYTES", 10<<20), "request body limit in bytes (AGENTRT_MAX_BODY_BYTES)")
+	maxConc := fs.Int("max-concurrency", int(envInt("AGENTRT_MAX_CONCURRENCY", 0)), "agent requests in flight before 503 (AGENTRT_MAX_CONCURRENCY); 0 means no limit")
+	fs.DurationVar(&c.requestTimeout, "request-timeout", envDur("AGENTRT_REQUEST_TIMEOUT", 5*time.Minute), "bound on one agent call (AGENTRT_REQUEST_TIMEOUT); 0 means none")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDur("AGENTRT_DRAIN_TIMEOUT", runtime.DefaultDrainTimeout), "how long shutdown waits for in-flight requests (AGENTRT_DRAIN_TIMEOUT)")
+	fs.StringVar(&c.logLevel, "log-level", env("AGENTRT_LOG_LEVEL", "info"), "debug, info, warn or error (AGENTRT_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", "text"), "text or json (AGENTRT_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	c.maxConcurrency = *maxConc
+	return c, nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: want text or json, got %q", format)
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+
+	if c.agentName == "" {
+		return fmt.Errorf("--agent is required; registered agents: %s", strings.Join(agent.Names(), ", "))
+	}
+	newAgent, ok := agent.Lookup(c.agentName)
+	if !ok {
+		return fmt.Errorf("unknown agent %q; registered agents: %s", c.agentName, strings.Join(agent.Names(), ", "))
+	}
+	a, err := newAgent()
+	if err != nil {
+		return fmt.Errorf("agent %q: %w", c.agentName, err)
+	}
+	var manifest agent.Manifest
+	if c.manifest != "" {
+		if manifest, err = agent.LoadManifestFile(c.manifest); err != nil {
+			return err
+		}
+	}
+
+	host, err := runtime.New(runtime.Options{
+		Agent:     a,
+		AgentName: c.agentName,
+		Manifest:  manifest,
+		Limits: runtime.Limits{
+			MaxBodyBytes:   c.maxBodyBytes,
+			MaxConcurrency: c.maxConcurrency,
+			RequestTimeout: c.requestTimeout,
+		},
+		Logger:       log,
+		DrainTimeout: c.drainTimeout,
+	})
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	return host.Serve(ctx, ln) // logs "listening" with the actual address
+}

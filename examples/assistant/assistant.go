@@ -1,0 +1,177 @@
+// Package assistant is the example agent `make dev` serves by default: a
+// product and sales assistant that answers from the documentation index, the
+// sales Genie space and the UC functions of main.tools, all on behalf of the
+// caller, with the dev-llm model called as the agent's service principal.
+//
+// It shows the whole tools story: declaring tools declares their resources
+// and scopes in the manifest, and a caller who may not use a tool (bob has no
+// access to the docs index or the Genie space) still gets an answer, with the
+// dropped tools reported.
+package assistant
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/databricks/databricks-sdk-go"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/agent/loop"
+	"github.com/agentrt/agentrt/tools"
+	"github.com/agentrt/agentrt/tools/genie"
+	"github.com/agentrt/agentrt/tools/mcp"
+	"github.com/agentrt/agentrt/tools/serving"
+	"github.com/agentrt/agentrt/tools/vectorsearch"
+)
+
+// Name is the name the assistant is registered under.
+const Name = "assistant"
+
+func init() {
+	agent.Register(Name, func() (agent.Agent, error) { return New(Options{}) })
+}
+
+// Options name the workspace objects the assistant uses; the zero value
+// uses the dev workspace's. The workspace host comes from the runtime.
+type Options struct {
+	LLMEndpoint      string // default "dev-llm", called as the service principal
+	Index            string // default "main.docs.product_docs_index"
+	GenieSpace       string // default "01dev0genie0sales"
+	FunctionsCatalog string // default "main"
+	FunctionsSchema  string // default "tools"
+	System           string // system prompt
+}
+
+// Assistant implements agent.Agent, agent.StreamAgent, agent.Manifester and
+// tools.Declarer.
+type Assistant struct {
+	o    Options
+	set  *tools.Set
+	loop *loop.Loop
+
+	mu     sync.Mutex
+	models map[*databricks.WorkspaceClient]*serving.Client
+}
+
+// New builds the assistant; it does no I/O.
+func New(o Options) (*Assistant, error) {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&o.LLMEndpoint, "dev-llm")
+	def(&o.Index, "main.docs.product_docs_index")
+	def(&o.GenieSpace, "01dev0genie0sales")
+	def(&o.FunctionsCatalog, "main")
+	def(&o.FunctionsSchema, "tools")
+	def(&o.System, "You are the Kestrel assistant. Answer product questions from the documentation search tool, "+
+		"sales and revenue questions with the Genie sales tool, and order lookups with the order functions. "+
+		"Cite the documents you used. If a tool is not available to the user, say what you could not check.")
+
+	docs, err := vectorsearch.New(vectorsearch.Options{Index: o.Index, NumResults: 4, DocURIColumn: "url",
+		Columns:         []string{"id", "title", "body", "url", "product"},
+		ToolDescription: "Search the Kestrel product documentation: how to install, set up, configure, use and troubleshoot each product, its features and limits."})
+	if err != nil {
+		return nil, err
+	}
+	sales, err := genie.New(genie.Options{SpaceID: o.GenieSpace, ToolName: "ask_sales_genie",
+		Description: "Answer sales analytics questions about Kestrel customers, products, orders and revenue in plain language: " +
+			"totals, counts, trends and breakdowns by region, segment, product, status, month or year. Returns the SQL it ran and the result table."})
+	if err != nil {
+		return nil, err
+	}
+	funcs, err := mcp.New(mcp.Options{URL: mcp.FunctionsPath(o.FunctionsCatalog, o.FunctionsSchema),
+		Tools: []string{o.FunctionsCatalog + "." + o.FunctionsSchema + ".lookup_order", o.FunctionsCatalog + "." + o.FunctionsSchema + ".top_products"}})
+	if err != nil {
+		return nil, err
+	}
+	a := &Assistant{o: o, models: map[*databricks.WorkspaceClient]*serving.Client{}}
+	a.set = tools.NewSet(tools.SetOptions{}).
+		Add(docs, tools.Options{Binding: tools.User}).
+		Add(sales, tools.Options{Binding: tools.User}).
+		Add(funcs, tools.Options{Binding: tools.User})
+	a.loop, err = loop.New(loop.Options{System: o.System, ModelFunc: a.model})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Tools implements tools.Declarer.
+func (a *Assistant) Tools() *tools.Set { return a.set }
+
+// Manifest implements agent.Manifester: the model endpoint reached as the
+// service principal, plus everything the tools declare on behalf of the user.
+func (a *Assistant) Manifest() agent.Manifest {
+	m := agent.Manifest{
+		Resources:     []agent.Resource{{Type: agent.ServingEndpoint, Name: a.o.LLMEndpoint}},
+		UserAPIScopes: []string{serving.Scope},
+	}
+	return tools.MergeManifest(m, a.set)
+}
+
+// model returns the LLM client bound to the request's system client.
+func (a *Assistant) model(_ context.Context, env *agent.Env) (*serving.Client, error) {
+	if env.System == nil {
+		return nil, errors.New("assistant: no system client (the host has no workspace configured)")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.models[env.System]; ok {
+		return c, nil
+	}
+	c, err := serving.New(serving.Options{Endpoint: a.o.LLMEndpoint, Workspace: env.System})
+	if err != nil {
+		return nil, err
+	}
+	a.models[env.System] = c
+	return c, nil
+}
+
+// Predict implements agent.Agent.
+func (a *Assistant) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {
+	env, err := a.set.Ensure(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.loop.Predict(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if out := devOutputs(env); out != nil {
+		resp.CustomOutputs = out
+	}
+	return resp, nil
+}
+
+// PredictStream implements agent.StreamAgent.
+func (a *Assistant) PredictStream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
+	env, err := a.set.Ensure(ctx)
+	if err != nil {
+		return err
+	}
+	out := devOutputs(env)
+	if out == nil {
+		return a.loop.PredictStream(ctx, req, emit)
+	}
+	// Report skipped tools on the first event, so clients that read the
+	// stream's custom_outputs see them whatever comes later.
+	first := true
+	return a.loop.PredictStream(ctx, req, func(ev *agent.StreamEvent) error {
+		if first {
+			first = false
+			ev.CustomOutputs = out
+		}
+		return emit(ev)
+	})
+}
+
+// devOutputs are the custom_outputs added in dev mode.
+func devOutputs(env *agent.Env) map[string]any {
+	if !env.Dev {
+		return nil
+	}
+	return tools.DevOutputs(env)
+}

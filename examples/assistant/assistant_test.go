@@ -1,0 +1,241 @@
+package assistant_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/devworkspace"
+	"github.com/agentrt/agentrt/examples/assistant"
+	"github.com/agentrt/agentrt/runtime"
+	"github.com/agentrt/agentrt/runtime/credentials"
+	"github.com/agentrt/agentrt/runtime/workspace"
+)
+
+// serve starts the dev workspace and the assistant behind the real host, as
+// `serve --dev` does, with the toolset prepared by a host preparer.
+func serve(t *testing.T) *httptest.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	dev, err := devworkspace.Start(ctx, devworkspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	a, err := assistant.New(assistant.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := workspace.Open(ctx, workspace.Options{
+		Host:          dev.URL(),
+		Lookup:        func(string) (string, bool) { return "", false },
+		Manifest:      a.Manifest(),
+		Dev:           true,
+		DevUsers:      map[string]string{"alice": "dev-alice-token", "bob": "dev-bob-token", "carol": "dev-carol-token"},
+		System:        credentials.SystemOptions{ClientID: "agent-sp", ClientSecret: "agent-sp-secret"},
+		SkipPreflight: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	prepareTools := runtime.PreparerFunc(func(ctx context.Context, _ *http.Request, env *agent.Env) (context.Context, error) {
+		return ctx, a.Tools().Prepare(ctx, env)
+	})
+	host, err := runtime.New(runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true,
+		Preparers: []runtime.Preparer{ws, prepareTools}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(host.Handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type result struct {
+	calls   []string // function_call names
+	outputs []string // function_call_output texts
+	text    string
+	skipped []string // custom_outputs.skipped_tools[].tool
+}
+
+func ask(t *testing.T, srv *httptest.Server, user, question string, stream bool) result {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"input":   []any{map[string]any{"role": "user", "content": question}},
+		"stream":  stream,
+		"context": map[string]any{"conversation_id": "conv-" + user},
+	})
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/responses", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Dev-User", user)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%s: status %d: %s", user, resp.StatusCode, b)
+	}
+	var r agent.Response
+	if !stream {
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+			t.Fatalf("content type %q", ct)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var deltas strings.Builder
+		done := false
+		for sc.Scan() {
+			line, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			if line == "[DONE]" {
+				done = true
+				break
+			}
+			var ev agent.StreamEvent
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("event %s: %v", line, err)
+			}
+			if ev.Type == agent.EventOutputTextDelta {
+				deltas.WriteString(ev.Delta)
+			}
+			agent.Reduce(&r, &ev)
+		}
+		if !done {
+			t.Fatal("stream did not end with [DONE]")
+		}
+		if deltas.Len() == 0 {
+			t.Error("no text deltas streamed")
+		}
+	}
+	var out result
+	for _, it := range r.Output {
+		switch it.Type {
+		case agent.TypeFunctionCall:
+			out.calls = append(out.calls, it.Name)
+		case agent.TypeFunctionCallOutput:
+			out.outputs = append(out.outputs, it.Output.String())
+		}
+	}
+	out.text = r.OutputText()
+	if sk, ok := r.CustomOutputs["skipped_tools"].([]any); ok {
+		for _, s := range sk {
+			out.skipped = append(out.skipped, s.(map[string]any)["tool"].(string))
+		}
+	}
+	return out
+}
+
+const (
+	docsQ  = "How do I install and configure Kestrel Vault?"
+	salesQ = "What was the total revenue by region?"
+)
+
+func TestAliceAndBob(t *testing.T) {
+	srv := serve(t)
+	for _, stream := range []bool{false, true} {
+		name := map[bool]string{false: "predict", true: "stream"}[stream]
+		t.Run(name+"/alice docs", func(t *testing.T) {
+			r := ask(t, srv, "alice", docsQ, stream)
+			if len(r.calls) != 1 || r.calls[0] != "main__docs__product_docs_index" || len(r.skipped) != 0 {
+				t.Fatalf("calls %v skipped %v", r.calls, r.skipped)
+			}
+			if !strings.Contains(r.outputs[0], `"page_content"`) || !strings.Contains(r.outputs[0], "docs.kestrel.example/vault/") {
+				t.Errorf("output = %.300s", r.outputs[0])
+			}
+			if r.text == "" {
+				t.Error("no answer")
+			}
+		})
+		t.Run(name+"/alice sales", func(t *testing.T) {
+			r := ask(t, srv, "alice", salesQ, stream)
+			if len(r.calls) != 1 || r.calls[0] != "ask_sales_genie" {
+				t.Fatalf("calls %v", r.calls)
+			}
+			if !strings.Contains(r.outputs[0], "## SQL") || !strings.Contains(r.outputs[0], "| ") {
+				t.Errorf("output = %.500s", r.outputs[0])
+			}
+		})
+		for _, q := range []string{docsQ, salesQ} {
+			t.Run(name+"/bob "+q[:12], func(t *testing.T) {
+				r := ask(t, srv, "bob", q, stream)
+				want := "main__docs__product_docs_index,ask_sales_genie"
+				if strings.Join(r.skipped, ",") != want {
+					t.Errorf("skipped = %v, want %s", r.skipped, want)
+				}
+				for _, c := range r.calls {
+					if c == "main__docs__product_docs_index" || c == "ask_sales_genie" {
+						t.Errorf("bob called skipped tool %s", c)
+					}
+				}
+				if r.text == "" {
+					t.Error("no answer for bob")
+				}
+			})
+		}
+	}
+}
+
+func TestManifest(t *testing.T) {
+	a, err := assistant.New(assistant.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := a.Manifest()
+	var res []string
+	for _, r := range m.Resources {
+		obo := r.OnBehalfOfUser != nil && *r.OnBehalfOfUser
+		res = append(res, string(r.Type)+":"+r.Name+map[bool]string{true: "(user)", false: ""}[obo])
+	}
+	want := []string{
+		"serving_endpoint:dev-llm",
+		"vector_search_index:main.docs.product_docs_index(user)",
+		"genie_space:01dev0genie0sales(user)",
+		"function:main.tools.lookup_order(user)",
+		"function:main.tools.top_products(user)",
+	}
+	if strings.Join(res, ",") != strings.Join(want, ",") {
+		t.Errorf("resources:\n%s\nwant\n%s", strings.Join(res, "\n"), strings.Join(want, "\n"))
+	}
+	for _, s := range []string{"serving.serving-endpoints", "vectorsearch.vector-search-indexes", "dashboards.genie", "mcp.functions"} {
+		if !strings.Contains(strings.Join(m.UserAPIScopes, ","), s) {
+			t.Errorf("scopes %v lack %s", m.UserAPIScopes, s)
+		}
+	}
+	if _, ok := agent.Lookup(assistant.Name); !ok {
+		t.Error("assistant is not registered")
+	}
+}
+
+// TestCarolToolErrorIsAnOutput: carol may use no tool's data; the order
+// lookup is still offered by the managed server, fails mid-call with a
+// permission error, and the request succeeds with that error as the tool's
+// output.
+func TestCarolToolErrorIsAnOutput(t *testing.T) {
+	srv := serve(t)
+	r := ask(t, srv, "carol", "Look up order ORD-100042", false)
+	if len(r.calls) != 1 || r.calls[0] != "main__tools__lookup_order" {
+		t.Fatalf("calls = %v", r.calls)
+	}
+	if !strings.HasPrefix(r.outputs[0], "Error: permission denied:") {
+		t.Errorf("output = %q", r.outputs[0])
+	}
+	if strings.Join(r.skipped, ",") != "main__docs__product_docs_index,ask_sales_genie" || r.text == "" {
+		t.Errorf("skipped %v text %q", r.skipped, r.text)
+	}
+}

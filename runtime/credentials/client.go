@@ -1,0 +1,146 @@
+package credentials
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/databricks/databricks-sdk-go"
+	"github.com/databricks/databricks-sdk-go/config"
+)
+
+// DefaultRateLimit is the per-client request rate used for the shared
+// clients; the SDK's default of 15 req/s is per client and would throttle
+// every caller of a busy replica together.
+const DefaultRateLimit = 1000
+
+// ClientOptions are the transport settings shared by the user and system
+// clients.
+type ClientOptions struct {
+	// Transport replaces the SDK's default HTTP transport (e.g. an otelhttp
+	// transport). It must not implement SkipRetryOnIO: the SDK then drops
+	// all authentication.
+	Transport http.RoundTripper
+	// RateLimitPerSecond defaults to DefaultRateLimit.
+	RateLimitPerSecond int
+	// HTTPTimeout is the inactivity timeout of one call (SDK default 60s).
+	HTTPTimeout time.Duration
+	// RetryTimeout bounds the SDK's retries of one call (SDK default 5m).
+	RetryTimeout time.Duration
+}
+
+// noLoader keeps the SDK from reading the environment or ~/.databrickscfg:
+// everything the clients need is passed explicitly.
+type noLoader struct{}
+
+func (noLoader) Name() string                   { return "agentrt-explicit" }
+func (noLoader) Configure(*config.Config) error { return nil }
+
+// noHostMetadata skips GET /.well-known/databricks-config at construction,
+// which retries refused connections for minutes.
+func noHostMetadata(context.Context, string) (*config.HostMetadata, error) { return nil, nil }
+
+// parseHost validates a workspace URL and returns its canonical form and
+// host:port.
+func parseHost(host string) (canonical, hostport string, err error) {
+	if host == "" {
+		return "", "", fmt.Errorf("credentials: no workspace host (set DATABRICKS_HOST)")
+	}
+	if !strings.Contains(host, "://") {
+		host = "https://" + host
+	}
+	u, err := url.Parse(host)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", "", fmt.Errorf("credentials: invalid workspace host %q", host)
+	}
+	return u.Scheme + "://" + u.Host, hostPort(u.Scheme, u.Host), nil
+}
+
+// hostPort makes the port explicit so that "h" and "h:443" compare equal.
+func hostPort(scheme, host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return strings.ToLower(host)
+	}
+	port := "443"
+	if scheme == "http" {
+		port = "80"
+	}
+	return strings.ToLower(net.JoinHostPort(strings.Trim(host, "[]"), port))
+}
+
+// newClient builds a workspace client that does no I/O at construction and
+// authenticates only through strategy.
+func newClient(host string, strategy config.CredentialsStrategy, o ClientOptions) (*databricks.WorkspaceClient, error) {
+	if _, ok := o.Transport.(interface{ SkipRetryOnIO() bool }); ok {
+		return nil, fmt.Errorf("credentials: transport %T implements SkipRetryOnIO, which disables SDK authentication", o.Transport)
+	}
+	rate := o.RateLimitPerSecond
+	if rate <= 0 {
+		rate = DefaultRateLimit
+	}
+	cfg := &databricks.Config{
+		Host:                 host,
+		Credentials:          strategy,
+		Loaders:              []config.Loader{noLoader{}},
+		HostMetadataResolver: noHostMetadata,
+		RateLimitPerSecond:   rate,
+		HTTPTransport:        o.Transport,
+		HTTPTimeoutSeconds:   int(o.HTTPTimeout / time.Second),
+		RetryTimeoutSeconds:  int(o.RetryTimeout / time.Second),
+	}
+	w, err := databricks.NewWorkspaceClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: build workspace client: %w", err)
+	}
+	// Run the strategy's Configure now rather than on the first request. The
+	// request carries no credential, so the error is expected and ignored.
+	probe, _ := http.NewRequest(http.MethodGet, "/", nil)
+	_ = w.Config.Authenticate(probe)
+	return w, nil
+}
+
+// checkHost refuses requests aimed at another host. SDK requests carry only
+// a path when the auth visitor runs; requests signed through Authenticate
+// carry their full URL.
+func checkHost(r *http.Request, hostport string) error {
+	if r.URL != nil && r.URL.Host != "" && hostPort(r.URL.Scheme, r.URL.Host) != hostport {
+		return &HostError{Host: r.URL.Host, Workspace: hostport}
+	}
+	return nil
+}
+
+// Transport is an http.RoundTripper that signs each request with a workspace
+// client's credentials (the same check, scope enforcement and token as the
+// client's own calls) before passing it to Base. Use it for the workspace's
+// non-SDK endpoints (MCP servers, the OpenAI-compatible serving path). It
+// clones the request before adding headers.
+type Transport struct {
+	Client *databricks.WorkspaceClient
+	Base   http.RoundTripper // nil: http.DefaultTransport
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r2 := req.Clone(req.Context())
+	if err := t.Client.Config.Authenticate(r2); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r2)
+}
+
+// HTTPClient returns an *http.Client whose requests are signed by w (see
+// Transport).
+func HTTPClient(w *databricks.WorkspaceClient, base http.RoundTripper) *http.Client {
+	return &http.Client{Transport: &Transport{Client: w, Base: base}}
+}

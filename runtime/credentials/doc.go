@@ -1,0 +1,27 @@
+// Package credentials builds the two workspace clients the host hands to an
+// agent: the user client, one shared *databricks.WorkspaceClient that calls as
+// whoever sent the current request (its credential travels in the request
+// context, so handing it out costs nothing), and the system client, which
+// calls as the agent's service principal with a token refreshed in the
+// background.
+//
+// Both fail closed. The user client refuses to run without a caller
+// credential in its context (it never falls back to the service principal)
+// and refuses, before anything leaves the process, any call whose route is
+// outside the agent's declared API scopes. Tokens are never logged or put in
+// errors; [Fingerprint] gives a short, stable stand-in for logs.
+//
+// System credential sources, in order of precedence:
+//
+//  1. OAuth M2M: DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET.
+//  2. A platform-injected token file that rotates on disk (Model Serving's
+//     {"OAUTH_TOKEN":[{"oauthTokenValue":"…"}]} JSON or a plain token),
+//     from SystemOptions.TokenFile or AGENTRT_TOKEN_FILE, else the Model
+//     Serving path when it exists. It is re-read when its mtime changes.
+//  3. Workload-identity federation: DATABRICKS_OIDC_TOKEN_FILEPATH (with an
+//     optional DATABRICKS_CLIENT_ID), exchanged with the SDK's file-oidc
+//     token source.
+//  4. A personal access token: DATABRICKS_TOKEN.
+//
+// The environment is read once, when the system client is built.
+package credentials

@@ -1,0 +1,234 @@
+package credentials
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/databricks/databricks-sdk-go"
+	"github.com/databricks/databricks-sdk-go/config"
+	sdkcred "github.com/databricks/databricks-sdk-go/config/credentials"
+	"github.com/databricks/databricks-sdk-go/httpclient"
+	"golang.org/x/oauth2"
+)
+
+// SystemOptions configure the system client. Fields left empty are taken
+// from the environment (through Lookup) when the client is built.
+type SystemOptions struct {
+	// Host is the workspace URL; default $DATABRICKS_HOST.
+	Host string
+	// ClientID and ClientSecret select OAuth M2M; default
+	// $DATABRICKS_CLIENT_ID / $DATABRICKS_CLIENT_SECRET.
+	ClientID, ClientSecret string
+	// TokenFile is a platform-injected token file; default
+	// $AGENTRT_TOKEN_FILE, else DefaultTokenFile when it exists.
+	TokenFile string
+	// Lookup reads the environment; default os.LookupEnv. Tests pass a map.
+	Lookup func(key string) (string, bool)
+
+	// Passthrough are the agent's declared system resources. When a manual
+	// source (M2M, OIDC, PAT) is used while they are declared, a warning
+	// says the manual credentials override passthrough for all of them.
+	Passthrough []agent.Resource
+	Logger      *slog.Logger
+
+	// RetryMin and RetryMax bound the backoff of background refreshes while
+	// the token endpoint fails (defaults 1s and 30s).
+	RetryMin, RetryMax time.Duration
+	// FetchTimeout bounds one token acquisition (default 1m).
+	FetchTimeout time.Duration
+	// PollInterval is how often a token file's mtime is checked (default 5s).
+	PollInterval time.Duration
+	// OnRefresh, when set, is told about every token acquisition.
+	OnRefresh func(RefreshEvent)
+
+	ClientOptions
+}
+
+// System is the service-principal client with its background refresh.
+type System struct {
+	w         *databricks.WorkspaceClient
+	source    string
+	principal string
+	r         *refresher
+	hostport  string
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// NewSystem picks the credential source (see the package doc for the
+// precedence), acquires the first token and starts the background refresh.
+// ctx bounds only the first acquisition; Close stops the refresh.
+func NewSystem(ctx context.Context, opts SystemOptions) (*System, error) {
+	lookup := opts.Lookup
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	env := func(k string) string { v, _ := lookup(k); return strings.TrimSpace(v) }
+	or := func(v, key string) string {
+		if v != "" {
+			return v
+		}
+		return env(key)
+	}
+	hostIn := or(opts.Host, "DATABRICKS_HOST")
+	host, hostport, err := parseHost(hostIn)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = time.Second
+	}
+	if opts.RetryMax < opts.RetryMin {
+		opts.RetryMax = max(30*time.Second, opts.RetryMin)
+	}
+	if opts.FetchTimeout <= 0 {
+		opts.FetchTimeout = time.Minute
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 5 * time.Second
+	}
+
+	clientID := or(opts.ClientID, "DATABRICKS_CLIENT_ID")
+	clientSecret := or(opts.ClientSecret, "DATABRICKS_CLIENT_SECRET")
+	tokenFile := or(opts.TokenFile, "AGENTRT_TOKEN_FILE")
+	if tokenFile == "" {
+		if _, err := os.Stat(DefaultTokenFile); err == nil {
+			tokenFile = DefaultTokenFile
+		}
+	}
+	oidcPath := env("DATABRICKS_OIDC_TOKEN_FILEPATH")
+	pat := env("DATABRICKS_TOKEN")
+
+	transport := opts.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	hc := &http.Client{Transport: transport, Timeout: opts.FetchTimeout}
+	ep := &endpoints{host: host, client: httpclient.NewApiClient(httpclient.ClientConfig{
+		Transport:    opts.Transport,
+		HTTPTimeout:  opts.FetchTimeout,
+		RetryTimeout: opts.FetchTimeout,
+	})}
+
+	s := &System{hostport: hostport, done: make(chan struct{})}
+	var fetch fetchFunc
+	var fileStampAtStart fileStamp
+	switch {
+	case clientID != "" && clientSecret != "":
+		s.source, s.principal = SourceM2M, clientID
+		fetch = m2mFetch(ep, clientID, clientSecret, hc)
+	case tokenFile != "":
+		s.source, s.principal = SourceTokenFile, "passthrough"
+		tok, st, err := readTokenFile(tokenFile)
+		if err != nil {
+			recordRefresh(ctx, SourceTokenFile, err)
+			return nil, fmt.Errorf("system credentials (%s): %w", SourceTokenFile, err)
+		}
+		fileStampAtStart = st
+		fetch = func(context.Context) (*oauth2.Token, error) {
+			return &oauth2.Token{AccessToken: tok, TokenType: "Bearer"}, nil
+		}
+	case oidcPath != "":
+		s.source, s.principal = SourceOIDCFile, clientID
+		if s.principal == "" {
+			s.principal = "workload-identity"
+		}
+		fetch = oidcFileFetch(ep, host, clientID, env("DATABRICKS_TOKEN_AUDIENCE"), oidcPath, hc)
+	case pat != "":
+		s.source, s.principal = SourcePAT, "pat:"+Fingerprint(pat)
+		fetch = func(context.Context) (*oauth2.Token, error) {
+			return &oauth2.Token{AccessToken: pat, TokenType: "Bearer"}, nil
+		}
+	default:
+		return nil, errors.New("system credentials: none configured (set DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET, a token file, DATABRICKS_OIDC_TOKEN_FILEPATH or DATABRICKS_TOKEN)")
+	}
+	if clientID != "" && clientSecret == "" && s.source != SourceOIDCFile {
+		log.Warn("DATABRICKS_CLIENT_ID is set without DATABRICKS_CLIENT_SECRET; OAuth M2M not used", "source", s.source)
+	}
+	if s.source != SourceTokenFile && len(opts.Passthrough) > 0 {
+		names := make([]string, 0, len(opts.Passthrough))
+		for _, r := range opts.Passthrough {
+			names = append(names, string(r.Type)+":"+r.Name)
+		}
+		log.Warn("manual credentials override automatic authentication passthrough for every declared resource: they are all reached as this principal, not with the platform's passthrough token",
+			"source", s.source, "principal", s.principal, "resources", names)
+	}
+
+	s.r = &refresher{
+		source: s.source, fetch: fetch,
+		retryMin: opts.RetryMin, retryMax: opts.RetryMax, timeout: opts.FetchTimeout,
+		log: log, notify: opts.OnRefresh,
+	}
+	if _, err := s.r.refresh(ctx, false); err != nil {
+		return nil, fmt.Errorf("system credentials (%s): %w", s.source, err)
+	}
+	s.w, err = newClient(host, systemStrategy{s}, opts.ClientOptions)
+	if err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	go func() {
+		defer close(s.done)
+		if s.source == SourceTokenFile {
+			s.r.watchTokenFile(bg, tokenFile, fileStampAtStart, opts.PollInterval)
+			return
+		}
+		s.r.run(bg)
+	}()
+	log.Info("system credentials ready", "source", s.source, "principal", s.principal, "host", host)
+	return s, nil
+}
+
+// Client returns the system client, shared by all requests.
+func (s *System) Client() *databricks.WorkspaceClient { return s.w }
+
+// Source names the credential source (SourceM2M, …).
+func (s *System) Source() string { return s.source }
+
+// Principal describes who the system client calls as (the client id for
+// M2M), for logs and the start-up check; never a token.
+func (s *System) Principal() string { return s.principal }
+
+// Close stops the background refresh.
+func (s *System) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		<-s.done
+	})
+	return nil
+}
+
+func (s *System) setHeaders(r *http.Request) error {
+	if err := checkHost(r, s.hostport); err != nil {
+		return err
+	}
+	t, err := s.r.Token(r.Context())
+	if err != nil {
+		return fmt.Errorf("system credentials (%s): %w", s.source, err)
+	}
+	r.Header.Set("Authorization", "Bearer "+t.AccessToken)
+	setRequestID(r)
+	return nil
+}
+
+type systemStrategy struct{ s *System }
+
+func (st systemStrategy) Name() string { return st.s.source }
+
+func (st systemStrategy) Configure(context.Context, *config.Config) (sdkcred.CredentialsProvider, error) {
+	return sdkcred.CredentialsProviderFn(st.s.setHeaders), nil
+}

@@ -1,0 +1,174 @@
+// Package runtime assembles the agentrt host: the HTTP surface of
+// runtime/httpapi with its preparers, served by a net/http server that
+// drains in-flight requests on shutdown. cmd/serve is a thin main around it.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/runtime/httpapi"
+	"github.com/agentrt/agentrt/runtime/telemetry"
+)
+
+// Re-exported so that hosts configure everything from this package.
+type (
+	Preparer     = httpapi.Preparer
+	PreparerFunc = httpapi.PreparerFunc
+	Limits       = httpapi.Limits
+)
+
+// Server timeout defaults.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = time.Minute
+	DefaultWriteTimeout      = time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultDrainTimeout      = 25 * time.Second // inside Kubernetes' default 30s grace period
+)
+
+// Options configure a Host. Only Agent is required.
+type Options struct {
+	Agent     agent.Agent
+	AgentName string
+	// Manifest declares the agent's resources and scopes. When it is empty
+	// and the agent implements agent.Manifester, the agent's is used.
+	Manifest  agent.Manifest
+	Preparers []Preparer // run in order before each agent call
+	Limits    Limits
+	Logger    *slog.Logger // default slog.Default()
+	Dev       bool
+
+	// net/http server timeouts; zero takes the defaults above. Streams and
+	// late answers extend their own write deadline (Limits.WriteTimeout),
+	// so WriteTimeout does not cut them.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// DrainTimeout bounds how long shutdown waits for in-flight requests.
+	DrainTimeout time.Duration
+	// OnShutdown, if set, runs (in its own goroutine) once shutdown has
+	// begun and the listener is closed.
+	OnShutdown func()
+
+	// Telemetry, when set (from telemetry.Setup), adds GET /metrics and
+	// wraps the handler in the OpenTelemetry server instrumentation.
+	Telemetry *telemetry.Telemetry
+}
+
+// Host serves one agent.
+type Host struct {
+	opts    Options
+	api     *httpapi.Server
+	handler http.Handler
+	log     *slog.Logger
+}
+
+// New builds the host. It does no network I/O.
+func New(opts Options) (*Host, error) {
+	if opts.Agent == nil {
+		return nil, errors.New("runtime: Options.Agent is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if len(opts.Manifest.Resources) == 0 && len(opts.Manifest.UserAPIScopes) == 0 {
+		if m, ok := opts.Agent.(agent.Manifester); ok {
+			opts.Manifest = m.Manifest()
+		}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	def(&opts.ReadTimeout, DefaultReadTimeout)
+	def(&opts.WriteTimeout, DefaultWriteTimeout)
+	def(&opts.IdleTimeout, DefaultIdleTimeout)
+	def(&opts.DrainTimeout, DefaultDrainTimeout)
+	api, err := httpapi.New(httpapi.Options{
+		Agent:     opts.Agent,
+		AgentName: opts.AgentName,
+		Manifest:  opts.Manifest,
+		Preparers: opts.Preparers,
+		Limits:    opts.Limits,
+		Logger:    opts.Logger,
+		Dev:       opts.Dev,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
+	h := &Host{opts: opts, api: api, handler: api.Handler(), log: opts.Logger}
+	if t := opts.Telemetry; t != nil { // telemetry: /metrics and server spans
+		api.Engine().GET("/metrics", gin.WrapH(t.MetricsHandler()))
+		h.handler = telemetry.Handler(h.handler)
+	}
+	return h, nil
+}
+
+// Handler is the host's HTTP handler (for tests and for embedding).
+func (h *Host) Handler() http.Handler { return h.handler }
+
+// API is the HTTP surface, for mounting more routes.
+func (h *Host) API() *httpapi.Server { return h.api }
+
+// Manifest is the manifest the host serves with.
+func (h *Host) Manifest() agent.Manifest { return h.opts.Manifest }
+
+// ListenAndServe listens on addr and calls Serve.
+func (h *Host) ListenAndServe(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return h.Serve(ctx, ln)
+}
+
+// Serve answers requests on ln until ctx is done, then stops accepting,
+// waits for in-flight requests (at most DrainTimeout) and returns nil. If
+// the drain times out, the remaining connections are closed and the error
+// says so. Serve closes ln.
+func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           h.handler,
+		ReadHeaderTimeout: h.opts.ReadHeaderTimeout,
+		ReadTimeout:       h.opts.ReadTimeout,
+		WriteTimeout:      h.opts.WriteTimeout,
+		IdleTimeout:       h.opts.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
+	}
+	if h.opts.OnShutdown != nil {
+		srv.RegisterOnShutdown(h.opts.OnShutdown)
+	}
+	h.log.Info("listening", "addr", ln.Addr().String(), "agent", h.opts.AgentName)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	h.log.Info("shutting down: draining in-flight requests", "timeout", h.opts.DrainTimeout)
+	dctx, cancel := context.WithTimeout(context.Background(), h.opts.DrainTimeout)
+	defer cancel()
+	err := srv.Shutdown(dctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("runtime: drain did not finish: %w", err)
+	}
+	h.log.Info("drained")
+	return nil
+}

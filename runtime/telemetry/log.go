@@ -1,0 +1,92 @@
+package telemetry
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/agentrt/agentrt/agent"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// LogOptions configures NewLogger.
+type LogOptions struct {
+	// Dev writes readable text lines instead of JSON.
+	Dev bool
+	// Writer receives the log lines. Default os.Stderr.
+	Writer io.Writer
+	// Level is the minimum level. Default slog.LevelInfo.
+	Level slog.Leveler
+}
+
+// NewLogger returns a slog logger writing JSON (text with Dev) whose lines
+// logged with a request's context carry request_id and trace_id. Log with
+// the ctx variants (InfoContext, …) for that to work.
+func NewLogger(opts LogOptions) *slog.Logger {
+	w := opts.Writer
+	if w == nil {
+		w = os.Stderr
+	}
+	ho := &slog.HandlerOptions{Level: opts.Level}
+	var h slog.Handler
+	if opts.Dev {
+		ho.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+				return slog.String(slog.TimeKey, a.Value.Time().Format(time.TimeOnly+".000"))
+			}
+			return a
+		}
+		h = slog.NewTextHandler(w, ho)
+	} else {
+		h = slog.NewJSONHandler(w, ho)
+	}
+	return slog.New(NewContextHandler(h))
+}
+
+// ContextHandler adds request_id (from agent.EnvFrom) and trace_id/span_id
+// (from the span context) of the record's context to every record.
+type ContextHandler struct{ next slog.Handler }
+
+// NewContextHandler wraps next with request and trace correlation.
+func NewContextHandler(next slog.Handler) *ContextHandler { return &ContextHandler{next: next} }
+
+// Enabled defers to the wrapped handler.
+func (h *ContextHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+// Handle adds the correlation attributes and passes the record on.
+func (h *ContextHandler) Handle(ctx context.Context, r slog.Record) error {
+	if ctx != nil {
+		if id := agent.EnvFrom(ctx).RequestID; id != "" && !hasAttr(r, "request_id") {
+			r.AddAttrs(slog.String("request_id", id))
+		}
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		}
+	}
+	return h.next.Handle(ctx, r)
+}
+
+// WithAttrs keeps the correlation on the derived handler.
+func (h *ContextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &ContextHandler{next: h.next.WithAttrs(attrs)}
+}
+
+// WithGroup keeps the correlation on the derived handler.
+func (h *ContextHandler) WithGroup(name string) slog.Handler {
+	return &ContextHandler{next: h.next.WithGroup(name)}
+}
+
+// hasAttr reports whether the caller already logged key (callers that pass
+// request_id explicitly must not get it twice).
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
+}

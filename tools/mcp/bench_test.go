@@ -1,0 +1,74 @@
+package mcp_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/tools/internal/testws"
+	toolsmcp "github.com/agentrt/agentrt/tools/mcp"
+)
+
+func benchCall(b *testing.B, ctx context.Context, p *toolsmcp.Provider, prepare func() ([]agent.Tool, error), name, args string) {
+	ts, err := prepare()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var tool agent.Tool
+	for _, x := range ts {
+		if x.Definition().Name == name {
+			tool = x
+		}
+	}
+	if tool == nil {
+		b.Fatalf("no tool %s", name)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := tool.Call(ctx, args); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCallDev calls main.tools.lookup_order through the dev
+// workspace's managed server (stateless, like Databricks') as alice, on a
+// pooled session or with a new session (initialize + initialized + call)
+// per call.
+func BenchmarkCallDev(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"reused", 0}, {"per-call", -1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ws := testws.Dev(b)
+			user := testws.User(b, ws.URL(), "mcp.functions")
+			p, _ := toolsmcp.New(toolsmcp.Options{URL: toolsmcp.FunctionsPath("main", "tools"), SessionTTL: tc.ttl})
+			defer p.Close()
+			ctx := testws.As("alice")
+			benchCall(b, ctx, p, func() ([]agent.Tool, error) { return p.Prepare(ctx, user) },
+				"main__tools__lookup_order", `{"order_id":"ORD-100042"}`)
+		})
+	}
+}
+
+// BenchmarkCallStateful does the same against a stateful mcp-go server
+// (sessions kept server-side) with a static token.
+func BenchmarkCallStateful(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"reused", 0}, {"per-call", -1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			f := newFakeServer(b)
+			w := testws.PAT(b, f.URL, "alice-token")
+			p, _ := toolsmcp.New(toolsmcp.Options{URL: path, SessionTTL: tc.ttl})
+			defer p.Close()
+			ctx := context.Background()
+			benchCall(b, ctx, p, func() ([]agent.Tool, error) { return p.Prepare(ctx, w) },
+				"main__tools__lookup_order", `{"order_id":"o-1"}`)
+		})
+	}
+}

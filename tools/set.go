@@ -1,0 +1,320 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/databricks/databricks-sdk-go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentrt/agentrt/agent"
+)
+
+const instrumentation = "github.com/agentrt/agentrt/tools"
+
+// Options says how one provider is used.
+type Options struct {
+	Binding Binding // required: User or System
+	OnError Policy  // for probe failures that are not about permissions
+}
+
+// SetOptions tune a Set.
+type SetOptions struct {
+	// ProbeTimeout bounds the whole preparation (all providers in parallel).
+	// Zero means 10s.
+	ProbeTimeout time.Duration
+	// CacheTTL keeps a probe's outcome (tools or permission skip) per
+	// principal, binding and provider for this long. Zero means 30s; a
+	// negative value disables the cache. Other failures are never cached.
+	CacheTTL time.Duration
+	// Logger receives one line per skip. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Set is an agent's tool providers with their bindings. Build it once (at
+// agent construction); Prepare is safe for concurrent use.
+type Set struct {
+	opts    SetOptions
+	entries []entry
+
+	mu       sync.Mutex
+	cache    map[cacheKey]cached
+	inflight map[cacheKey]*flight
+}
+
+type entry struct {
+	provider Provider
+	opts     Options
+	name     string
+	resource string
+}
+
+// NewSet returns an empty set.
+func NewSet(opts SetOptions) *Set {
+	if opts.ProbeTimeout == 0 {
+		opts.ProbeTimeout = 10 * time.Second
+	}
+	if opts.CacheTTL == 0 {
+		opts.CacheTTL = 30 * time.Second
+	}
+	return &Set{opts: opts, cache: map[cacheKey]cached{}, inflight: map[cacheKey]*flight{}}
+}
+
+// Add appends a provider. It panics on a nil provider or a missing binding:
+// both are programming errors best caught at start-up.
+func (s *Set) Add(p Provider, o Options) *Set {
+	if p == nil {
+		panic("tools: Set.Add with a nil provider")
+	}
+	if o.Binding != User && o.Binding != System {
+		panic("tools: Set.Add needs Options.Binding (tools.User or tools.System)")
+	}
+	e := entry{provider: p, opts: o}
+	if res := p.Requirements().Resources; len(res) > 0 {
+		e.resource = string(res[0].Type) + ":" + res[0].Name
+		e.name = res[0].Name
+	}
+	if n, ok := p.(Namer); ok {
+		e.name = n.Name()
+	}
+	if e.name == "" {
+		e.name = fmt.Sprintf("provider-%d", len(s.entries))
+	}
+	s.entries = append(s.entries, e)
+	return s
+}
+
+// Len returns the number of providers.
+func (s *Set) Len() int { return len(s.entries) }
+
+type cacheKey struct {
+	principal string
+	binding   Binding
+	index     int
+	client    *databricks.WorkspaceClient
+}
+
+type cached struct {
+	res     result
+	expires time.Time
+}
+
+type flight struct {
+	done chan struct{}
+	res  result
+}
+
+// result is the outcome of preparing one provider.
+type result struct {
+	tools []agent.Tool
+	err   error // nil: prepared
+}
+
+// Prepare prepares every provider for the request described by env, in
+// parallel, and sets env.Tools and env.Skipped. It fails only when a
+// provider with the Fail policy could not be prepared for a reason other
+// than permissions; the error is a *PrepareError.
+func (s *Set) Prepare(ctx context.Context, env *agent.Env) error {
+	if env == nil {
+		return errors.New("tools: Set.Prepare with a nil env")
+	}
+	ctx, span := otel.Tracer(instrumentation).Start(ctx, "tools.prepare",
+		trace.WithAttributes(attribute.Int("tools.providers", len(s.entries))))
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ProbeTimeout)
+	defer cancel()
+
+	results := make([]result, len(s.entries))
+	var wg sync.WaitGroup
+	for i := range s.entries {
+		wg.Go(func() { results[i] = s.prepareOne(ctx, env, i) })
+	}
+	wg.Wait()
+
+	inst := instruments()
+	log := s.opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	tools := []agent.Tool{} // non-nil: marks env as prepared (see Ensure)
+	var skipped []agent.SkippedTool
+	var failed error
+	names := map[string]bool{}
+	for i, r := range results {
+		e := s.entries[i]
+		if r.err == nil {
+			for _, t := range r.tools {
+				n := t.Definition().Name
+				if names[n] {
+					sk := agent.SkippedTool{Tool: n, Resource: e.resource, Binding: e.opts.Binding.String(),
+						Reason: "another tool already has this name"}
+					skipped = append(skipped, sk)
+					s.reportSkip(ctx, log, span, inst, sk, ReasonDuplicate)
+					continue
+				}
+				names[n] = true
+				tools = append(tools, t)
+			}
+			inst.prepared.Add(ctx, 1, metric.WithAttributes(attribute.String("tool", e.name), attribute.String("outcome", "ok")))
+			continue
+		}
+		reason := Classify(r.err)
+		if !IsPermission(r.err) && reason != ReasonNoClient && e.opts.OnError == Fail {
+			inst.prepared.Add(ctx, 1, metric.WithAttributes(attribute.String("tool", e.name), attribute.String("outcome", "failed")))
+			if failed == nil {
+				failed = &PrepareError{Tool: e.name, Binding: e.opts.Binding, Err: r.err}
+			}
+			continue
+		}
+		sk := agent.SkippedTool{Tool: e.name, Resource: e.resource, Binding: e.opts.Binding.String(), Reason: r.err.Error()}
+		skipped = append(skipped, sk)
+		inst.prepared.Add(ctx, 1, metric.WithAttributes(attribute.String("tool", e.name), attribute.String("outcome", "skipped")))
+		s.reportSkip(ctx, log, span, inst, sk, reason)
+	}
+	env.Tools = tools
+	env.Skipped = skipped
+	span.SetAttributes(attribute.Int("tools.prepared", len(tools)), attribute.Int("tools.skipped", len(skipped)))
+	if failed != nil {
+		span.RecordError(failed)
+		span.SetStatus(codes.Error, "tool preparation failed")
+		return failed
+	}
+	return nil
+}
+
+func (s *Set) reportSkip(ctx context.Context, log *slog.Logger, span trace.Span, inst *telemetry, sk agent.SkippedTool, reason Reason) {
+	span.AddEvent("tool.skipped", trace.WithAttributes(
+		attribute.String("tool", sk.Tool), attribute.String("resource", sk.Resource),
+		attribute.String("reason", sk.Reason), attribute.String("tool.binding", sk.Binding)))
+	inst.skipped.Add(ctx, 1, metric.WithAttributes(attribute.String("tool", sk.Tool), attribute.String("reason", string(reason))))
+	log.InfoContext(ctx, "tool skipped", "tool", sk.Tool, "resource", sk.Resource, "binding", sk.Binding,
+		"reason", string(reason), "detail", sk.Reason)
+}
+
+// prepareOne prepares provider i, through the cache when the outcome can be
+// keyed by principal.
+func (s *Set) prepareOne(ctx context.Context, env *agent.Env, i int) result {
+	e := s.entries[i]
+	w := env.User
+	principal := env.Caller.PrincipalID
+	if e.opts.Binding == System {
+		w, principal = env.System, "" // one system identity for every caller
+	}
+	if w == nil {
+		return result{err: ErrNoClient}
+	}
+	if s.opts.CacheTTL < 0 || (e.opts.Binding == User && principal == "") {
+		return probe(ctx, e.provider, w)
+	}
+	key := cacheKey{principal: principal, binding: e.opts.Binding, index: i, client: w}
+	now := time.Now()
+	s.mu.Lock()
+	if c, ok := s.cache[key]; ok && now.Before(c.expires) {
+		s.mu.Unlock()
+		return c.res
+	}
+	if f, ok := s.inflight[key]; ok {
+		s.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.res
+		case <-ctx.Done():
+			return result{err: ctx.Err()}
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	s.inflight[key] = f
+	s.mu.Unlock()
+
+	f.res = probe(ctx, e.provider, w)
+
+	s.mu.Lock()
+	delete(s.inflight, key)
+	if f.res.err == nil || IsPermission(f.res.err) {
+		s.cache[key] = cached{res: f.res, expires: time.Now().Add(s.opts.CacheTTL)}
+		if len(s.cache) > 4096 {
+			s.evictLocked(time.Now())
+		}
+	}
+	s.mu.Unlock()
+	close(f.done)
+	return f.res
+}
+
+func (s *Set) evictLocked(now time.Time) {
+	for k, c := range s.cache {
+		if !now.Before(c.expires) {
+			delete(s.cache, k)
+		}
+	}
+}
+
+// Ensure prepares s for the request in ctx unless the host already did
+// (env.Tools is set once a set has been prepared), and returns the env. It
+// lets an agent that declares its tools run under a host that does not
+// prepare them itself.
+func (s *Set) Ensure(ctx context.Context) (*agent.Env, error) {
+	env := agent.EnvFrom(ctx)
+	if env.Tools != nil || env.Skipped != nil {
+		return env, nil
+	}
+	return env, s.Prepare(ctx, env)
+}
+
+// Forget drops cached probe outcomes for principal ("" forgets the system
+// identity's), e.g. after its permissions changed.
+func (s *Set) Forget(principal string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.cache {
+		if k.principal == principal {
+			delete(s.cache, k)
+		}
+	}
+}
+
+func probe(ctx context.Context, p Provider, w *databricks.WorkspaceClient) (r result) {
+	defer func() {
+		if v := recover(); v != nil {
+			r = result{err: fmt.Errorf("tool provider panicked: %v", v)}
+		}
+	}()
+	tools, err := p.Prepare(ctx, w)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return result{tools: tools, err: err}
+}
+
+type telemetry struct {
+	prepared metric.Int64Counter
+	skipped  metric.Int64Counter
+}
+
+var (
+	instOnce sync.Once
+	inst     *telemetry
+)
+
+// instruments are created once from the global meter; the global API
+// forwards them to whatever provider the host installs later.
+func instruments() *telemetry {
+	instOnce.Do(func() {
+		m := otel.Meter(instrumentation)
+		t := &telemetry{}
+		t.prepared, _ = m.Int64Counter("agentrt.tools.prepared",
+			metric.WithDescription("Tool providers prepared per request, by outcome (ok, skipped, failed)."))
+		t.skipped, _ = m.Int64Counter("agentrt.tools.skipped",
+			metric.WithDescription("Tools dropped for a request, by reason."))
+		inst = t
+	})
+	return inst
+}
