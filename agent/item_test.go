@@ -141,15 +141,15 @@ func TestRequestDialects(t *testing.T) {
 
 func TestValidateNamesTheField(t *testing.T) {
 	tests := map[string]string{
-		`{}`: "input",
-		`{"input":[{"content":"x"}]}`:                                           "input[0].type",
-		`{"input":[{"role":"user"}]}`:                                           "input[0].content",
-		`{"input":[{"role":"user","content":[{"text":"x"}]}]}`:                  "input[0].content[0].type",
-		`{"input":[{"type":"function_call_output","call_id":"c"}]}`:             "input[0].output",
-		`{"input":[{"type":"reasoning","id":"r"}]}`:                             "input[0].summary",
-		`{"input":[{"type":"mcp_approval_response","approval_request_id":"a"}]}`: "input[0].approve",
-		`{"input":[{"type":"mcp_approval_request","id":"a","name":"n"}]}`:       "input[0].server_label",
-		`{"input":[],"tools":[{"type":"function"}]}`:                            "tools[0].name",
+		`{}`:                          "input",
+		`{"input":[{"content":"x"}]}`: "input[0].type",
+		`{"input":[{"role":"user"}]}`: "input[0].content",
+		`{"input":[{"role":"user","content":[{"text":"x"}]}]}`:                                                            "input[0].content[0].type",
+		`{"input":[{"type":"function_call_output","call_id":"c"}]}`:                                                       "input[0].output",
+		`{"input":[{"type":"reasoning","id":"r"}]}`:                                                                       "input[0].summary",
+		`{"input":[{"type":"mcp_approval_response","approval_request_id":"a"}]}`:                                          "input[0].approve",
+		`{"input":[{"type":"mcp_approval_request","id":"a","name":"n"}]}`:                                                 "input[0].server_label",
+		`{"input":[],"tools":[{"type":"function"}]}`:                                                                      "tools[0].name",
 		`{"input":[{"role":"assistant","content":[{"type":"output_text","text":"x","annotations":[{"type":"bogus"}]}]}]}`: "input[0].content[0].annotations[0].type",
 	}
 	for body, field := range tests {
@@ -166,10 +166,10 @@ func TestValidateNamesTheField(t *testing.T) {
 
 func TestDecodeErrorsNameTheField(t *testing.T) {
 	tests := map[string]string{
-		`{"input":[{"role":"user","content":5}]}`:                  "input[0].content",
-		`{"input":[{"role":"user","content":[{"type":1}]}]}`:       "input[0].content[0].type",
-		`{"input":"x","metadata":{"a":1}}`:                         "metadata",
-		`{"input":"x","temperature":"hot"}`:                        "temperature",
+		`{"input":[{"role":"user","content":5}]}`:                    "input[0].content",
+		`{"input":[{"role":"user","content":[{"type":1}]}]}`:         "input[0].content[0].type",
+		`{"input":"x","metadata":{"a":1}}`:                           "metadata",
+		`{"input":"x","temperature":"hot"}`:                          "temperature",
 		`{"input":"x","tools":[{"type":"function","parameters":3}]}`: "tools[0].parameters",
 		`nope`: "",
 	}

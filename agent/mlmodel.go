@@ -68,7 +68,7 @@ type MLflowManifest struct {
 // MLflowResources is MLflow's serialised resource list, grouped by target
 // ("databricks") and resource type.
 type MLflowResources struct {
-	APIVersion string                                `json:"api_version"`
+	APIVersion string                                 `json:"api_version"`
 	Databricks map[ResourceType][]MLflowResourceEntry `json:"databricks"`
 }
 

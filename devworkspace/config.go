@@ -189,6 +189,11 @@ type SecretACLConfig struct {
 // GenieConfig lists the Genie spaces.
 type GenieConfig struct {
 	Spaces []GenieSpaceConfig `json:"spaces"`
+	// ImmediateAnswers makes the first GetMessage poll return the final
+	// status instead of one intermediate status per poll. The SDK's waiter
+	// sleeps 1s, 2s, 3s … between polls, so step-by-step answers cost it
+	// about 6 s per question.
+	ImmediateAnswers bool `json:"immediate_answers,omitempty"`
 }
 
 // GenieSpaceConfig is a Genie space. A question is answered by the example

@@ -464,6 +464,9 @@ func (ws *Workspace) messageJSON(m *genieMessage, advance bool) map[string]any {
 	ws.mu.Lock()
 	if advance && m.shown < len(m.steps)-1 {
 		m.shown++
+		if ws.cfg.Genie.ImmediateAnswers {
+			m.shown = len(m.steps) - 1
+		}
 	}
 	status := m.steps[m.shown]
 	ws.mu.Unlock()

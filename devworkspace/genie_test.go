@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/service/dashboards"
@@ -189,6 +190,27 @@ func TestGenieCallerNeedsSelectAndSQLFailures(t *testing.T) {
 	if m.Status != dashboards.MessageStatusFailed || seen[len(seen)-2] != dashboards.MessageStatusExecutingQuery ||
 		m.Error == nil || m.Error.Type != dashboards.MessageErrorTypeSqlExecutionException || !strings.Contains(m.Error.Error, "churn_rate") {
 		t.Fatalf("failing SQL: %+v after %v", m, seen)
+	}
+}
+
+func TestGenieImmediateAnswersWithSDKWaiter(t *testing.T) {
+	cfg, err := DefaultConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Genie.ImmediateAnswers = true
+	ws := coreStart(t, Options{Config: cfg})
+	w := coreM2M(t, ws)
+	start := time.Now()
+	m, err := w.Genie.StartConversationAndWait(context.Background(), dashboards.GenieStartConversationMessageRequest{SpaceId: coreSpace, Content: "revenue by product category"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Status != dashboards.MessageStatusCompleted || m.Attachments[0].Query.Title != "Revenue by category" {
+		t.Fatalf("message: %+v", m)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("SDK waiter took %v", d)
 	}
 }
 

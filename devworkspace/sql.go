@@ -363,16 +363,36 @@ func (ws *Workspace) loadTable(ctx context.Context, fullName, comment string, co
 	if _, err := tx.ExecContext(ctx, "CREATE TABLE "+quoteIdent(key)+" ("+strings.Join(defs, ", ")+")"); err != nil {
 		return fmt.Errorf("devworkspace: create %s: %w", fullName, err)
 	}
-	stmt, err := tx.PrepareContext(ctx, "INSERT INTO "+quoteIdent(key)+" VALUES ("+strings.Join(marks, ", ")+")")
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for i, row := range rows {
-		if len(row) != len(columns) {
-			return fmt.Errorf("devworkspace: %s row %d has %d values, want %d", fullName, i, len(row), len(columns))
+	// Multi-row INSERTs through one prepared statement per batch size: far
+	// fewer statement executions than one per row.
+	rowMarks := "(" + strings.Join(marks, ", ") + ")"
+	batch := max(1, 900/len(columns)) // stay under SQLite's bound-variable limit
+	prepared := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range prepared {
+			st.Close()
 		}
-		if _, err := stmt.ExecContext(ctx, row...); err != nil {
+	}()
+	args := make([]any, 0, batch*len(columns))
+	for start := 0; start < len(rows); start += batch {
+		end := min(start+batch, len(rows))
+		args = args[:0]
+		for i, row := range rows[start:end] {
+			if len(row) != len(columns) {
+				return fmt.Errorf("devworkspace: %s row %d has %d values, want %d", fullName, start+i, len(row), len(columns))
+			}
+			args = append(args, row...)
+		}
+		n := end - start
+		st := prepared[n]
+		if st == nil {
+			q := "INSERT INTO " + quoteIdent(key) + " VALUES " + strings.Repeat(rowMarks+", ", n-1) + rowMarks
+			if st, err = tx.PrepareContext(ctx, q); err != nil {
+				return fmt.Errorf("devworkspace: insert into %s: %w", fullName, err)
+			}
+			prepared[n] = st
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("devworkspace: insert into %s: %w", fullName, err)
 		}
 	}

@@ -187,9 +187,12 @@ func Start(ctx context.Context, opts Options) (*Workspace, error) {
 		return nil, fmt.Errorf("devworkspace: listen: %w", err)
 	}
 	ws.url = "http://" + ln.Addr().String()
-	ws.server = &http.Server{Handler: ws.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: ws.mux, ReadHeaderTimeout: 10 * time.Second}
+	ws.mu.Lock()
+	ws.server = srv
+	ws.mu.Unlock()
 	go func() {
-		if err := ws.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			ws.log.Error("devworkspace: serve", "err", err)
 		}
 	}()

@@ -15,8 +15,8 @@ import (
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/agent/loop"
 	"github.com/agentrt/agentrt/tools"
-	"github.com/agentrt/agentrt/tools/serving/servingtest"
 	"github.com/agentrt/agentrt/tools/serving"
+	"github.com/agentrt/agentrt/tools/serving/servingtest"
 )
 
 func model(t *testing.T, script ...servingtest.Reply) (*serving.Client, *servingtest.Server) {

@@ -5,7 +5,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -64,5 +67,58 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	err := run(context.Background(), []string{"--config", "/nonexistent/ws.yaml"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "read config") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestSIGTERMExitsCleanly runs the real main in a child process (this test
+// binary re-executed) and stops it with SIGTERM.
+func TestSIGTERMExitsCleanly(t *testing.T) {
+	if os.Getenv("DEVWORKSPACE_TEST_MAIN") == "1" {
+		os.Args = []string{"devworkspace", "--addr", "127.0.0.1:0"}
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSIGTERMExitsCleanly$")
+	cmd.Env = append(os.Environ(), "DEVWORKSPACE_TEST_MAIN=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	var url string
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "dev workspace listening on "); ok {
+			url = u
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	if url == "" {
+		cmd.Process.Kill()
+		t.Fatal("child printed no URL")
+	}
+	if resp, err := http.Get(url + "/.well-known/databricks-config"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no exit after SIGTERM")
 	}
 }

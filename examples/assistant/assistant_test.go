@@ -20,7 +20,12 @@ import (
 
 // serve starts the dev workspace and the assistant behind the real host, as
 // `serve --dev` does, with the toolset prepared by a host preparer.
-func serve(t *testing.T) *httptest.Server {
+func serve(t *testing.T) *httptest.Server { return serveWith(t, true) }
+
+// serveWith starts the host; without the tools preparer the assistant
+// prepares its own set (tools.Set.Ensure), as under a host that does not
+// know about tools.Declarer.
+func serveWith(t *testing.T, toolsPreparer bool) *httptest.Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -49,8 +54,11 @@ func serve(t *testing.T) *httptest.Server {
 	prepareTools := runtime.PreparerFunc(func(ctx context.Context, _ *http.Request, env *agent.Env) (context.Context, error) {
 		return ctx, a.Tools().Prepare(ctx, env)
 	})
-	host, err := runtime.New(runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true,
-		Preparers: []runtime.Preparer{ws, prepareTools}})
+	preparers := []runtime.Preparer{ws}
+	if toolsPreparer {
+		preparers = append(preparers, prepareTools)
+	}
+	host, err := runtime.New(runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: preparers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +169,7 @@ func TestAliceAndBob(t *testing.T) {
 			if r.text == "" {
 				t.Error("no answer")
 			}
+			t.Logf("alice docs answer: %.400s", r.text)
 		})
 		t.Run(name+"/alice sales", func(t *testing.T) {
 			r := ask(t, srv, "alice", salesQ, stream)
@@ -170,6 +179,7 @@ func TestAliceAndBob(t *testing.T) {
 			if !strings.Contains(r.outputs[0], "## SQL") || !strings.Contains(r.outputs[0], "| ") {
 				t.Errorf("output = %.500s", r.outputs[0])
 			}
+			t.Logf("genie output: %.700s\nanswer: %.400s", r.outputs[0], r.text)
 		})
 		for _, q := range []string{docsQ, salesQ} {
 			t.Run(name+"/bob "+q[:12], func(t *testing.T) {
@@ -238,4 +248,17 @@ func TestCarolToolErrorIsAnOutput(t *testing.T) {
 	if strings.Join(r.skipped, ",") != "main__docs__product_docs_index,ask_sales_genie" || r.text == "" {
 		t.Errorf("skipped %v text %q", r.skipped, r.text)
 	}
+}
+
+func TestWithoutHostToolPreparer(t *testing.T) {
+	srv := serveWith(t, false)
+	r := ask(t, srv, "alice", docsQ, true)
+	if len(r.calls) != 1 || r.calls[0] != "main__docs__product_docs_index" {
+		t.Errorf("alice calls = %v", r.calls)
+	}
+	r = ask(t, srv, "bob", salesQ, false)
+	if strings.Join(r.skipped, ",") != "main__docs__product_docs_index,ask_sales_genie" || r.text == "" {
+		t.Errorf("bob skipped %v text %q", r.skipped, r.text)
+	}
+	t.Logf("bob's answer: %s", r.text)
 }

@@ -128,6 +128,11 @@ func (r *refresher) run(ctx context.Context) {
 			}
 			backoff = min(2*backoff, r.retryMax)
 		}
+		// A token that is due again at once (a tiny lifetime, clock skew)
+		// must not turn this loop into a busy one.
+		if !sleepFor(ctx, r.retryMin) {
+			return
+		}
 	}
 }
 

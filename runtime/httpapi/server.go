@@ -208,7 +208,7 @@ func (s *Server) fail(c *gin.Context, e *httperr.Error) {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-func getBuf() *[]byte  { return bufPool.Get().(*[]byte) }
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
 func putBuf(b *[]byte) {
 	if cap(*b) <= 1<<20 {
 		*b = (*b)[:0]

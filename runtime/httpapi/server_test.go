@@ -407,21 +407,24 @@ func (panicker) PredictStream(ctx context.Context, req *agent.Request, emit agen
 	panic("agent bug mid-stream")
 }
 
+type badCase struct {
+	name        string
+	opts        httpapi.Options
+	method      string
+	path        string
+	contentType string
+	body        string
+	before      func(t *testing.T, url string) // e.g. fill the concurrency slot
+	after       func()                         // runs before the test server closes
+	wantStatus  int
+	wantCode    string
+	wantParam   string
+	wantHeader  [2]string
+}
+
 func TestBadRequests(t *testing.T) {
 	ok := `{"input":"hi"}`
-	tests := []struct {
-		name        string
-		opts        httpapi.Options
-		method      string
-		path        string
-		contentType string
-		body        string
-		before      func(t *testing.T, url string) // e.g. fill the concurrency slot
-		wantStatus  int
-		wantCode    string
-		wantParam   string
-		wantHeader  [2]string
-	}{
+	tests := []badCase{
 		{name: "body over limit", opts: httpapi.Options{Limits: httpapi.Limits{MaxBodyBytes: 64}},
 			body: `{"input":"` + strings.Repeat("x", 100) + `"}`, wantStatus: 413, wantCode: "REQUEST_TOO_LARGE"},
 		{name: "body over limit, chunked", opts: httpapi.Options{Limits: httpapi.Limits{MaxBodyBytes: 64}},
@@ -460,21 +463,8 @@ func TestBadRequests(t *testing.T) {
 	// Cases that need an agent in flight.
 	conc := newBlocker()
 	timeout := newBlocker()
-	t.Cleanup(func() { close(conc.release); close(timeout.release) })
 	tests = append(tests,
-		struct {
-			name        string
-			opts        httpapi.Options
-			method      string
-			path        string
-			contentType string
-			body        string
-			before      func(t *testing.T, url string)
-			wantStatus  int
-			wantCode    string
-			wantParam   string
-			wantHeader  [2]string
-		}{name: "over the concurrency limit", opts: httpapi.Options{Agent: conc, Limits: httpapi.Limits{MaxConcurrency: 1, RetryAfter: 2 * time.Second}},
+		badCase{name: "over the concurrency limit", opts: httpapi.Options{Agent: conc, Limits: httpapi.Limits{MaxConcurrency: 1, RetryAfter: 2 * time.Second}},
 			body: ok, wantStatus: 503, wantCode: "TEMPORARILY_UNAVAILABLE", wantHeader: [2]string{"Retry-After", "2"},
 			before: func(t *testing.T, url string) {
 				go func() {
@@ -483,21 +473,10 @@ func TestBadRequests(t *testing.T) {
 					}
 				}()
 				<-conc.entered
-			}},
-		struct {
-			name        string
-			opts        httpapi.Options
-			method      string
-			path        string
-			contentType string
-			body        string
-			before      func(t *testing.T, url string)
-			wantStatus  int
-			wantCode    string
-			wantParam   string
-			wantHeader  [2]string
-		}{name: "request timeout", opts: httpapi.Options{Agent: timeout, Limits: httpapi.Limits{RequestTimeout: 50 * time.Millisecond}},
-			body: ok, wantStatus: 504, wantCode: "DEADLINE_EXCEEDED"},
+			},
+			after: func() { close(conc.release) }},
+		badCase{name: "request timeout", opts: httpapi.Options{Agent: timeout, Limits: httpapi.Limits{RequestTimeout: 50 * time.Millisecond}},
+			body: ok, wantStatus: 504, wantCode: "DEADLINE_EXCEEDED", after: func() { close(timeout.release) }},
 	)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -506,6 +485,9 @@ func TestBadRequests(t *testing.T) {
 				opts.Agent = echo.Agent{}
 			}
 			ts := newServer(t, opts)
+			if tc.after != nil {
+				t.Cleanup(tc.after)
+			}
 			if tc.before != nil {
 				tc.before(t, ts.URL)
 			}

@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/agentrt/agentrt/runtime/credentials"
 	"github.com/agentrt/agentrt/runtime/identity"
 	"github.com/databricks/databricks-sdk-go"
+	"github.com/databricks/databricks-sdk-go/logger"
 )
 
 // countingServer answers 404 to everything (as a workspace without host
@@ -32,7 +34,7 @@ func countingServer(b *testing.B) (*httptest.Server, *atomic.Int64) {
 // system clients and puts the caller's credential in the ctx.
 func BenchmarkAcquireClients(b *testing.B) {
 	srv, n := countingServer(b)
-	sys, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: srv.URL,
+	sys, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: srv.URL, Logger: slog.New(slog.DiscardHandler),
 		Lookup: func(k string) (string, bool) {
 			return map[string]string{"DATABRICKS_TOKEN": "sp-pat"}[k], k == "DATABRICKS_TOKEN"
 		}})
@@ -69,6 +71,10 @@ func BenchmarkAcquireClients(b *testing.B) {
 // Python reference does inside predict.
 func BenchmarkNewWorkspaceClientPerRequest(b *testing.B) {
 	srv, n := countingServer(b)
+	// The SDK warns on every missing host metadata; keep the output readable.
+	prev := logger.DefaultLogger
+	logger.DefaultLogger = &logger.SimpleLogger{Level: logger.LevelError}
+	b.Cleanup(func() { logger.DefaultLogger = prev })
 	before := n.Load()
 	b.ReportAllocs()
 	b.ResetTimer()

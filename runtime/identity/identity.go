@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
+	"net/textproto"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Header names of the Databricks Apps proxy and of dev mode.
@@ -89,6 +90,7 @@ type Resolver struct {
 	devNames []string
 	log      *slog.Logger
 	lookups  *lookupCache
+	tracer   trace.Tracer
 }
 
 // New returns a Resolver.
@@ -113,8 +115,12 @@ func New(opts Options) (*Resolver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	canon := make([]string, len(headers))
+	for i, h := range headers {
+		canon[i] = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(h))
+	}
 	r := &Resolver{
-		headers:  slices.Clone(headers),
+		headers:  canon,
 		required: opts.RequireCredential || NeedsCredential(opts.Manifest),
 		trustFwd: !opts.IgnoreForwardedIdentity,
 		user:     opts.User,
@@ -123,6 +129,7 @@ func New(opts Options) (*Resolver, error) {
 		devUsers: map[string]string{},
 		log:      log,
 		lookups:  newLookupCache(ttl, 10000),
+		tracer:   otel.Tracer(tracerName),
 	}
 	for name, tok := range opts.DevUsers {
 		r.devUsers[strings.ToLower(name)] = tok
@@ -153,8 +160,13 @@ func (r *Resolver) Required() bool { return r.required }
 // env.System and returns a ctx that carries the caller's credential (and the
 // request id) for the user client. Errors are *httperr.Error 401s.
 func (r *Resolver) Prepare(ctx context.Context, req *http.Request, env *agent.Env) (context.Context, error) {
-	_, span := otel.Tracer(tracerName).Start(ctx, "identity.resolve")
-	defer span.End()
+	// The span joins the request's trace; without a recording parent (no
+	// tracing configured) it is skipped to keep this path allocation-light.
+	span := trace.SpanFromContext(ctx)
+	if span.IsRecording() {
+		_, span = r.tracer.Start(ctx, "identity.resolve")
+		defer span.End()
+	}
 	env.User, env.System = r.user, r.system
 	if env.RequestID != "" && agent.EnvFrom(ctx) != env {
 		ctx = credentials.WithRequestID(ctx, env.RequestID)
@@ -172,29 +184,41 @@ func (r *Resolver) Prepare(ctx context.Context, req *http.Request, env *agent.En
 		env.Caller = agent.Caller{}
 		return ctx, nil
 	}
-	fp := credentials.Fingerprint(token)
+	ctx = credentials.WithCaller(ctx, token)
+	fp := credentials.CallerFingerprint(ctx)
 	id := agent.Identity{PrincipalID: "token:" + fp}
 	if r.trustFwd {
-		if u := req.Header.Get(HeaderForwardedUser); u != "" {
+		if u := header(req, HeaderForwardedUser); u != "" {
 			id.PrincipalID = u
 		}
-		id.Email = req.Header.Get(HeaderForwardedEmail)
-		id.UserName = req.Header.Get(HeaderForwardedUsername)
+		id.Email = header(req, HeaderForwardedEmail)
+		id.UserName = header(req, HeaderForwardedUsername)
 		if id.UserName == "" {
 			id.UserName = id.Email
 		}
 	}
 	env.Caller = agent.Caller{Identity: id, Authenticated: true}
-	span.SetAttributes(attribute.String("enduser.id", id.PrincipalID))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("enduser.id", id.PrincipalID))
+	}
 	if r.user != nil {
 		env.Caller.Lookup = r.lookup(token, fp)
 	}
-	return credentials.WithCaller(ctx, token), nil
+	return ctx, nil
+}
+
+// header reads a header whose name is already in canonical form, without
+// canonicalising it again on every request.
+func header(req *http.Request, canonical string) string {
+	if v := req.Header[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // credential returns the caller's token ("" when none was sent).
 func (r *Resolver) credential(req *http.Request) (string, error) {
-	if name := strings.TrimSpace(req.Header.Get(HeaderDevUser)); name != "" {
+	if name := strings.TrimSpace(header(req, HeaderDevUser)); name != "" {
 		if !r.dev {
 			return "", httperr.Unauthenticated("X-Dev-User is a mock identity and is accepted only when the server runs with --dev")
 		}
@@ -205,7 +229,7 @@ func (r *Resolver) credential(req *http.Request) (string, error) {
 		return tok, nil
 	}
 	for _, h := range r.headers {
-		v := strings.TrimSpace(req.Header.Get(h))
+		v := strings.TrimSpace(header(req, h))
 		if v == "" {
 			continue
 		}
@@ -257,7 +281,7 @@ func (r *Resolver) lookup(token, fp string) func(context.Context) (agent.Identit
 		if id, ok := r.lookups.get(fp); ok {
 			return id, nil
 		}
-		ctx, span := otel.Tracer(tracerName).Start(ctx, "identity.lookup")
+		ctx, span := r.tracer.Start(ctx, "identity.lookup")
 		defer span.End()
 		me, err := r.user.CurrentUser.Me(credentials.WithCaller(ctx, token), iam.MeRequest{})
 		if err != nil {

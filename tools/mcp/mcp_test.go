@@ -273,5 +273,37 @@ func TestRequirements(t *testing.T) {
 	if _, err := toolsmcp.New(toolsmcp.Options{URL: "ftp://x"}); err == nil {
 		t.Error("ftp URL accepted")
 	}
-	_ = time.Second
+}
+
+// TestForeignHostRefused: a user-bound client never sends the caller's
+// token to a server outside the workspace; the tool is skipped instead.
+func TestForeignHostRefused(t *testing.T) {
+	f := newFakeServer(t)  // the "other" server
+	ws := newFakeServer(t) // the workspace
+	w := userClient(t, ws.URL, "mcp.functions")
+	p, _ := toolsmcp.New(toolsmcp.Options{URL: f.URL + path})
+	_, err := p.Prepare(callerCtx("alice", "alice-token"), w)
+	if !tools.IsPermission(err) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(f.authHeaders()); n != 0 {
+		t.Errorf("the foreign server got %d requests", n)
+	}
+}
+
+func TestSessionTTL(t *testing.T) {
+	f := newFakeServer(t)
+	w := testws.PAT(t, f.URL, "alice-token")
+	p, _ := toolsmcp.New(toolsmcp.Options{URL: path, SessionTTL: time.Millisecond})
+	defer p.Close()
+	if _, err := p.Prepare(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // the idle TTL itself is under test
+	if _, err := p.Prepare(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count("initialize"); n != 2 {
+		t.Errorf("initialize count = %d, want 2 after the idle TTL", n)
+	}
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/runtime/credentials"
 	"github.com/agentrt/agentrt/tools"
-	"github.com/agentrt/agentrt/tools/serving/servingtest"
 	"github.com/agentrt/agentrt/tools/serving"
+	"github.com/agentrt/agentrt/tools/serving/servingtest"
 )
 
 func userClient(t *testing.T, host string, scopes ...string) *databricks.WorkspaceClient {

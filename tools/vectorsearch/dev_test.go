@@ -1,7 +1,6 @@
 package vectorsearch_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -92,5 +91,4 @@ func TestDevWorkspace(t *testing.T) {
 			t.Errorf("tools %d skipped %+v", len(env.Tools), env.Skipped)
 		}
 	})
-	_ = context.Background
 }

@@ -1,0 +1,40 @@
+# agentrt developer entry points. `make dev` serves an agent locally;
+# `make test` is what CI runs (.ci/run).
+
+GO      ?= go
+PKGS    ?= ./...
+BIN     := bin/serve
+FUZZTIME ?= 20s
+
+.PHONY: test vet fmt-check go-test js-test dev build bench fuzz clean
+
+test: vet fmt-check go-test js-test
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './test/js/node_modules/*'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+go-test:
+	$(GO) test -race $(PKGS)
+
+# The official openai npm client against a real bin/serve.
+js-test: build
+	cd test/js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && SERVE_BIN=$(CURDIR)/$(BIN) node --test
+
+dev:
+	$(GO) run ./cmd/serve --agent echo
+
+build:
+	$(GO) build -o $(BIN) ./cmd/serve
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./runtime/httpapi/
+
+clean:
+	rm -rf bin
