@@ -6,6 +6,8 @@
 #                     binary on distroless/static, non-root, nothing else.
 #     docker build -t agentrt .
 #     docker run -p 8080:8080 -e AGENTRT_AGENT=echo agentrt
+#     docker build --build-arg SERVE=./examples/customserve -t greeter .
+#     docker run -p 8080:8080 -e AGENTRT_AGENT=greeter greeter
 #
 #   plugin            serve with cgo on distroless/base (glibc), for agents
 #                     loaded from -buildmode=plugin .so files. The plugin is
@@ -27,18 +29,22 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 
-# Compiled-in agents. -trimpath keeps build paths out of the binary.
+# Compiled-in agents. SERVE is the main package to build: ./cmd/serve, or
+# your own serve with your agent imported (see examples/customserve).
+# -trimpath keeps build paths out of the binary.
 FROM source AS build-static
+ARG SERVE=./cmd/serve
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/serve ./cmd/serve
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/serve "${SERVE}"
 
 # serve and the plugin share one toolchain, one module graph and one flag
 # set (-trimpath), so the build-info check and the runtime's package hashes
 # agree. The host is not stripped: plugin.Open resolves symbols against it.
 FROM source AS build-plugin
+ARG SERVE=./cmd/serve
 ARG PLUGIN=./examples/plugin
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=1 go build -trimpath -o /out/serve ./cmd/serve && \
+    CGO_ENABLED=1 go build -trimpath -o /out/serve "${SERVE}" && \
     mkdir -p /out/plugins && \
     CGO_ENABLED=1 go build -trimpath -buildmode=plugin -o /out/plugins/agent.so "${PLUGIN}" && \
     if [ -f "${PLUGIN}/agent.yaml" ]; then cp "${PLUGIN}/agent.yaml" /out/plugins/agent.yaml; fi

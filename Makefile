@@ -6,7 +6,7 @@ PKGS    ?= ./...
 BIN     := bin/serve
 FUZZTIME ?= 20s
 
-.PHONY: test vet fmt-check go-test js-test dev build bench fuzz clean
+.PHONY: test vet fmt-check go-test js-test dev build bench fuzz clean plugin
 
 test: vet fmt-check go-test js-test
 
@@ -29,6 +29,13 @@ dev:
 
 build:
 	$(GO) build -o $(BIN) ./cmd/serve
+
+# examples/plugin as a Go plugin, with its agent.yaml beside it. Build serve
+# with the same toolchain and flags (make build), then:
+#   bin/serve --agent ./bin/plugin.so
+plugin:
+	CGO_ENABLED=1 $(GO) build -buildmode=plugin -o bin/plugin.so ./examples/plugin
+	cp examples/plugin/agent.yaml bin/agent.yaml
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -207,6 +207,13 @@ func (e *StreamEvent) logprobs(w *objWriter) {
 
 // UnmarshalJSON reads any event, keeping unknown members.
 func (e *StreamEvent) UnmarshalJSON(data []byte) error {
+	if err := checkJSON(data); err != nil {
+		return err
+	}
+	return e.decode(data)
+}
+
+func (e *StreamEvent) decode(data []byte) error {
 	*e = StreamEvent{}
 	extra, err := forEachField(data, func(k string, raw json.RawMessage) (bool, error) {
 		switch k {
@@ -234,25 +241,25 @@ func (e *StreamEvent) UnmarshalJSON(data []byte) error {
 				return true, nil
 			}
 			e.Item = new(Item)
-			return true, e.Item.UnmarshalJSON(raw)
+			return true, e.Item.decode(raw)
 		case "part":
 			if isNull(raw) {
 				return true, nil
 			}
 			e.Part = new(Part)
-			return true, e.Part.UnmarshalJSON(raw)
+			return true, e.Part.decode(raw)
 		case "response":
 			if isNull(raw) {
 				return true, nil
 			}
 			e.Response = new(Response)
-			return true, e.Response.UnmarshalJSON(raw)
+			return true, e.Response.decode(raw)
 		case "annotation":
 			if isNull(raw) {
 				return true, nil
 			}
 			e.Annotation = new(Annotation)
-			return true, e.Annotation.UnmarshalJSON(raw)
+			return true, e.Annotation.decode(raw)
 		case "annotation_index":
 			return true, decodeInt(raw, &e.AnnotationIndex)
 		case "name":

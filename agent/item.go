@@ -117,19 +117,23 @@ func (it *Item) appendJSON(b []byte) ([]byte, error) {
 // UnmarshalJSON reads any item. A known member whose value does not fit an
 // item type we do not know is kept verbatim in Extra rather than rejected.
 func (it *Item) UnmarshalJSON(data []byte) error {
+	if err := checkJSON(data); err != nil {
+		return err
+	}
+	return it.decode(data)
+}
+
+func (it *Item) decode(data []byte) error {
 	*it = Item{}
-	var m map[string]json.RawMessage
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		return &FieldError{Msg: "expected object, got " + jsonKind(data)}
-	}
-	if err := json.Unmarshal(data, &m); err != nil {
-		return &FieldError{Msg: describeJSONErr(err)}
-	}
-	if raw, ok := m["type"]; ok {
-		if err := decodeString(raw, &it.Type); err != nil {
-			return fieldErr("type", err)
+	// The type decides how strictly known members are read, so find it first.
+	_, err := forEachField(data, func(k string, raw json.RawMessage) (bool, error) {
+		if k == "type" {
+			return true, decodeString(raw, &it.Type)
 		}
+		return true, nil
+	})
+	if err != nil {
+		return err
 	}
 	knownType := false
 	switch it.Type {
@@ -137,12 +141,12 @@ func (it *Item) UnmarshalJSON(data []byte) error {
 		TypeMCPApprovalRequest, TypeMCPApprovalResponse:
 		knownType = true
 	}
-	for k, raw := range m {
+	_, err = forEachField(data, func(k string, raw json.RawMessage) (bool, error) {
 		var err error
 		known := true
 		switch k {
 		case "type":
-			continue
+			return true, nil
 		case "id":
 			err = decodeString(raw, &it.ID)
 		case "status":
@@ -150,7 +154,7 @@ func (it *Item) UnmarshalJSON(data []byte) error {
 		case "role":
 			err = decodeString(raw, &it.Role)
 		case "content":
-			err = it.Content.UnmarshalJSON(raw)
+			err = it.Content.decode(raw)
 		case "call_id":
 			err = decodeString(raw, &it.CallID)
 		case "name":
@@ -158,7 +162,7 @@ func (it *Item) UnmarshalJSON(data []byte) error {
 		case "arguments":
 			err = decodeString(raw, &it.Arguments)
 		case "output":
-			err = it.Output.UnmarshalJSON(raw)
+			err = it.Output.decode(raw)
 		case "summary":
 			it.Summary, err = decodeParts(raw)
 		case "encrypted_content":
@@ -179,16 +183,17 @@ func (it *Item) UnmarshalJSON(data []byte) error {
 			known = false
 		}
 		if err != nil && knownType {
-			return fieldErr(k, err)
+			return true, err
 		}
 		if !known || err != nil {
 			if it.Extra == nil {
 				it.Extra = make(map[string]json.RawMessage)
 			}
-			it.Extra[k] = raw
+			it.Extra[k] = cloneRaw(raw)
 		}
-	}
-	return nil
+		return true, nil
+	})
+	return err
 }
 
 // Content is a message's content: a plain string, or a list of parts.
@@ -249,6 +254,13 @@ func (c *Content) appendJSON(b []byte) []byte {
 
 // UnmarshalJSON accepts a string or a list of parts.
 func (c *Content) UnmarshalJSON(data []byte) error {
+	if err := checkJSON(data); err != nil {
+		return err
+	}
+	return c.decode(data)
+}
+
+func (c *Content) decode(data []byte) error {
 	*c = Content{}
 	data = bytes.TrimSpace(data)
 	switch {
@@ -288,15 +300,12 @@ func decodeParts(data json.RawMessage) ([]Part, error) {
 		return nil, nil
 	}
 	var raws []json.RawMessage
-	if len(data) == 0 || data[0] != '[' {
-		return nil, &FieldError{Msg: "expected array, got " + jsonKind(data)}
-	}
-	if err := json.Unmarshal(data, &raws); err != nil {
-		return nil, &FieldError{Msg: describeJSONErr(err)}
+	if err := splitArray(data, &raws); err != nil {
+		return nil, err
 	}
 	parts := make([]Part, len(raws))
 	for i, raw := range raws {
-		if err := parts[i].UnmarshalJSON(raw); err != nil {
+		if err := parts[i].decode(raw); err != nil {
 			return nil, fieldErr("["+strconv.Itoa(i)+"]", err)
 		}
 	}
@@ -374,6 +383,13 @@ func (p *Part) appendJSON(b []byte) []byte {
 
 // UnmarshalJSON reads any part, keeping unknown members.
 func (p *Part) UnmarshalJSON(data []byte) error {
+	if err := checkJSON(data); err != nil {
+		return err
+	}
+	return p.decode(data)
+}
+
+func (p *Part) decode(data []byte) error {
 	*p = Part{}
 	extra, err := forEachField(data, func(k string, raw json.RawMessage) (bool, error) {
 		switch k {
@@ -386,12 +402,12 @@ func (p *Part) UnmarshalJSON(data []byte) error {
 				return true, nil
 			}
 			var raws []json.RawMessage
-			if err := decodeValue(raw, &raws); err != nil {
+			if err := splitArray(raw, &raws); err != nil {
 				return true, err
 			}
 			p.Annotations = make([]Annotation, len(raws))
 			for i, r := range raws {
-				if err := p.Annotations[i].UnmarshalJSON(r); err != nil {
+				if err := p.Annotations[i].decode(r); err != nil {
 					return true, fieldErr("["+strconv.Itoa(i)+"]", err)
 				}
 			}
@@ -411,7 +427,7 @@ func (p *Part) UnmarshalJSON(data []byte) error {
 		case "detail":
 			return true, decodeString(raw, &p.Detail)
 		case "logprobs":
-			p.Logprobs = raw
+			p.Logprobs = cloneRaw(raw)
 			return true, nil
 		}
 		return false, nil
@@ -461,6 +477,13 @@ func (a *Annotation) appendJSON(b []byte) []byte {
 
 // UnmarshalJSON reads any annotation, keeping unknown members.
 func (a *Annotation) UnmarshalJSON(data []byte) error {
+	if err := checkJSON(data); err != nil {
+		return err
+	}
+	return a.decode(data)
+}
+
+func (a *Annotation) decode(data []byte) error {
 	*a = Annotation{}
 	intp := func(raw json.RawMessage, dst **int) error {
 		if isNull(raw) {

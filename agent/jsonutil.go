@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 )
 
-// The wire types marshal by hand: field presence follows the protocol (an
+// The wire types marshal and unmarshal by hand: field presence follows the protocol (an
 // output_text part always carries "annotations", an index 0 is written), the
 // hot path avoids reflection, and unknown fields are spliced back in.
 
@@ -74,31 +74,195 @@ func describeJSONErr(err error) string {
 
 // forEachField walks the members of a JSON object, calling fn with each key
 // and raw value; fn reports whether it knew the key. Unknown members are
-// returned so they survive a round trip (json.RawMessage copies, so they do
-// not alias the input).
+// returned (copied) so they survive a round trip. data must already be valid
+// JSON (the exported UnmarshalJSON methods check that once, at the top), so
+// a hand scan splits it without decoding each level again; raw aliases data.
 func forEachField(data []byte, fn func(key string, raw json.RawMessage) (bool, error)) (map[string]json.RawMessage, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
 		return nil, &FieldError{Msg: "expected object, got " + jsonKind(data)}
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, &FieldError{Msg: describeJSONErr(err)}
-	}
 	var extra map[string]json.RawMessage
-	for k, v := range m {
-		known, err := fn(k, v)
+	i := skipWS(data, 1)
+	if i < len(data) && data[i] == '}' {
+		return nil, nil
+	}
+	for i < len(data) {
+		if data[i] != '"' {
+			return nil, errMalformed
+		}
+		n, err := skipString(data[i:])
 		if err != nil {
-			return nil, fieldErr(k, err)
+			return nil, err
+		}
+		key, err := unquote(data[i : i+n])
+		if err != nil {
+			return nil, err
+		}
+		i = skipWS(data, i+n)
+		if i >= len(data) || data[i] != ':' {
+			return nil, errMalformed
+		}
+		i = skipWS(data, i+1)
+		n, err = skipValue(data[i:])
+		if err != nil {
+			return nil, err
+		}
+		raw := json.RawMessage(data[i : i+n])
+		known, err := fn(key, raw)
+		if err != nil {
+			return nil, fieldErr(key, err)
 		}
 		if !known {
 			if extra == nil {
 				extra = make(map[string]json.RawMessage)
 			}
-			extra[k] = v
+			extra[key] = cloneRaw(raw)
+		}
+		i = skipWS(data, i+n)
+		if i < len(data) && data[i] == ',' {
+			i = skipWS(data, i+1)
+			continue
+		}
+		if i < len(data) && data[i] == '}' {
+			return extra, nil
+		}
+		return nil, errMalformed
+	}
+	return nil, errMalformed
+}
+
+// splitArray splits a valid JSON array into its elements (aliasing data).
+func splitArray(data json.RawMessage, dst *[]json.RawMessage) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '[' {
+		return &FieldError{Msg: "expected array, got " + jsonKind(data)}
+	}
+	out := (*dst)[:0]
+	i := skipWS(data, 1)
+	if i < len(data) && data[i] == ']' {
+		*dst = out
+		return nil
+	}
+	for i < len(data) {
+		n, err := skipValue(data[i:])
+		if err != nil {
+			return err
+		}
+		out = append(out, data[i:i+n])
+		i = skipWS(data, i+n)
+		if i < len(data) && data[i] == ',' {
+			i = skipWS(data, i+1)
+			continue
+		}
+		if i < len(data) && data[i] == ']' {
+			*dst = out
+			return nil
+		}
+		break
+	}
+	return errMalformed
+}
+
+var errMalformed = &FieldError{Msg: "malformed JSON"}
+
+// checkJSON is the one validation pass at the top of an exported decode.
+func checkJSON(data []byte) error {
+	if json.Valid(data) {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return &FieldError{Msg: describeJSONErr(err)}
+	}
+	return errMalformed
+}
+
+func cloneRaw(raw json.RawMessage) json.RawMessage {
+	if raw == nil {
+		return nil
+	}
+	return append(json.RawMessage(nil), raw...)
+}
+
+func skipWS(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
 		}
 	}
-	return extra, nil
+	return i
+}
+
+// skipString returns the length of the JSON string at the start of data.
+func skipString(data []byte) (int, error) {
+	for i := 1; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, nil
+		}
+	}
+	return 0, errMalformed
+}
+
+// skipValue returns the length of the JSON value at the start of data.
+func skipValue(data []byte) (int, error) {
+	if len(data) == 0 {
+		return 0, errMalformed
+	}
+	switch data[0] {
+	case '"':
+		return skipString(data)
+	case '{', '[':
+		depth := 0
+		for i := 0; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				n, err := skipString(data[i:])
+				if err != nil {
+					return 0, err
+				}
+				i += n - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, nil
+				}
+			}
+		}
+		return 0, errMalformed
+	}
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			if i == 0 {
+				return 0, errMalformed
+			}
+			return i, nil
+		}
+	}
+	return len(data), nil
+}
+
+// unquote decodes a JSON string literal; plain ones (no escapes, valid
+// UTF-8) skip the decoder.
+func unquote(lit []byte) (string, error) {
+	body := lit[1 : len(lit)-1]
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return string(body), nil
+	}
+	var s string
+	if err := json.Unmarshal(lit, &s); err != nil {
+		return "", &FieldError{Msg: describeJSONErr(err)}
+	}
+	return s, nil
 }
 
 func jsonKind(data []byte) string {
@@ -131,10 +295,12 @@ func decodeString(raw json.RawMessage, dst *string) error {
 		*dst = ""
 		return nil
 	}
-	if len(raw) == 0 || raw[0] != '"' {
+	if len(raw) < 2 || raw[0] != '"' {
 		return &FieldError{Msg: "expected string, got " + jsonKind(raw)}
 	}
-	return json.Unmarshal(raw, dst)
+	s, err := unquote(raw)
+	*dst = s
+	return err
 }
 
 func decodeValue(raw json.RawMessage, dst any) error {

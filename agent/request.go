@@ -73,6 +73,13 @@ func (t ToolSpec) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a tool, keeping unknown members.
 func (t *ToolSpec) UnmarshalJSON(data []byte) error {
+	if err := checkJSON(data); err != nil {
+		return err
+	}
+	return t.decode(data)
+}
+
+func (t *ToolSpec) decode(data []byte) error {
 	*t = ToolSpec{}
 	extra, err := forEachField(data, func(k string, raw json.RawMessage) (bool, error) {
 		switch k {
@@ -86,7 +93,7 @@ func (t *ToolSpec) UnmarshalJSON(data []byte) error {
 			if !isNull(raw) && (len(raw) == 0 || raw[0] != '{') {
 				return true, &FieldError{Msg: "expected object, got " + jsonKind(raw)}
 			}
-			t.Parameters = raw
+			t.Parameters = cloneRaw(raw)
 			return true, nil
 		case "strict":
 			return true, decodeOptBool(raw, &t.Strict)
@@ -137,7 +144,7 @@ func decodeOptInt(raw json.RawMessage, dst **int) error {
 // the offending member; call Validate afterwards for the schema rules.
 func DecodeRequest(data []byte) (*Request, error) {
 	req := new(Request)
-	if err := req.UnmarshalJSON(data); err != nil {
+	if err := req.decode(data); err != nil {
 		return nil, err
 	}
 	return req, nil
@@ -145,6 +152,13 @@ func DecodeRequest(data []byte) (*Request, error) {
 
 // UnmarshalJSON reads either dialect.
 func (r *Request) UnmarshalJSON(data []byte) error {
+	if err := checkJSON(data); err != nil {
+		return err
+	}
+	return r.decode(data)
+}
+
+func (r *Request) decode(data []byte) error {
 	*r = Request{}
 	extra, err := forEachField(data, func(k string, raw json.RawMessage) (bool, error) {
 		switch k {
@@ -164,12 +178,12 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 				return true, nil
 			}
 			var raws []json.RawMessage
-			if err := decodeValue(raw, &raws); err != nil {
+			if err := splitArray(raw, &raws); err != nil {
 				return true, err
 			}
 			r.Tools = make([]ToolSpec, len(raws))
 			for i, tr := range raws {
-				if err := r.Tools[i].UnmarshalJSON(tr); err != nil {
+				if err := r.Tools[i].decode(tr); err != nil {
 					return true, fieldErr("["+strconv.Itoa(i)+"]", err)
 				}
 			}
@@ -179,7 +193,7 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 				if c := raw[0]; c != '"' && c != '{' {
 					return true, &FieldError{Msg: "expected string or object, got " + jsonKind(raw)}
 				}
-				r.ToolChoice = raw
+				r.ToolChoice = cloneRaw(raw)
 			}
 			return true, nil
 		case "parallel_tool_calls":
@@ -199,12 +213,12 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 			return true, decodeString(raw, &r.Truncation)
 		case "reasoning":
 			if !isNull(raw) {
-				r.Reasoning = raw
+				r.Reasoning = cloneRaw(raw)
 			}
 			return true, nil
 		case "text":
 			if !isNull(raw) {
-				r.Text = raw
+				r.Text = cloneRaw(raw)
 			}
 			return true, nil
 		case "user":
@@ -244,12 +258,12 @@ func (r *Request) decodeInput(raw json.RawMessage) error {
 		return nil
 	case len(raw) > 0 && raw[0] == '[':
 		var raws []json.RawMessage
-		if err := decodeValue(raw, &raws); err != nil {
+		if err := splitArray(raw, &raws); err != nil {
 			return err
 		}
 		r.Input = make([]Item, len(raws))
 		for i, ir := range raws {
-			if err := r.Input[i].UnmarshalJSON(ir); err != nil {
+			if err := r.Input[i].decode(ir); err != nil {
 				return fieldErr("["+strconv.Itoa(i)+"]", err)
 			}
 		}

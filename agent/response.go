@@ -159,6 +159,13 @@ func (r *Response) AppendJSON(b []byte) ([]byte, error) {
 
 // UnmarshalJSON reads a response in either dialect, keeping unknown members.
 func (r *Response) UnmarshalJSON(data []byte) error {
+	if err := checkJSON(data); err != nil {
+		return err
+	}
+	return r.decode(data)
+}
+
+func (r *Response) decode(data []byte) error {
 	*r = Response{}
 	extra, err := forEachField(data, func(k string, raw json.RawMessage) (bool, error) {
 		switch k {
@@ -180,12 +187,12 @@ func (r *Response) UnmarshalJSON(data []byte) error {
 				return true, nil
 			}
 			var raws []json.RawMessage
-			if err := decodeValue(raw, &raws); err != nil {
+			if err := splitArray(raw, &raws); err != nil {
 				return true, err
 			}
 			r.Output = make([]Item, len(raws))
 			for i, ir := range raws {
-				if err := r.Output[i].UnmarshalJSON(ir); err != nil {
+				if err := r.Output[i].decode(ir); err != nil {
 					return true, fieldErr("["+strconv.Itoa(i)+"]", err)
 				}
 			}
@@ -198,7 +205,7 @@ func (r *Response) UnmarshalJSON(data []byte) error {
 			return true, decodeValue(raw, r.Error)
 		case "incomplete_details":
 			if !isNull(raw) {
-				r.IncompleteDetails = raw
+				r.IncompleteDetails = cloneRaw(raw)
 			}
 			return true, nil
 		case "usage":
@@ -222,7 +229,7 @@ func (r *Response) UnmarshalJSON(data []byte) error {
 			return true, decodeOptBool(raw, &r.ParallelToolCalls)
 		case "tool_choice":
 			if !isNull(raw) {
-				r.ToolChoice = raw
+				r.ToolChoice = cloneRaw(raw)
 			}
 			return true, nil
 		case "tools":
@@ -230,12 +237,12 @@ func (r *Response) UnmarshalJSON(data []byte) error {
 				return true, nil
 			}
 			var raws []json.RawMessage
-			if err := decodeValue(raw, &raws); err != nil {
+			if err := splitArray(raw, &raws); err != nil {
 				return true, err
 			}
 			r.Tools = make([]ToolSpec, len(raws))
 			for i, tr := range raws {
-				if err := r.Tools[i].UnmarshalJSON(tr); err != nil {
+				if err := r.Tools[i].decode(tr); err != nil {
 					return true, fieldErr("["+strconv.Itoa(i)+"]", err)
 				}
 			}
@@ -250,12 +257,12 @@ func (r *Response) UnmarshalJSON(data []byte) error {
 			return true, decodeString(raw, &r.PreviousResponseID)
 		case "reasoning":
 			if !isNull(raw) {
-				r.Reasoning = raw
+				r.Reasoning = cloneRaw(raw)
 			}
 			return true, nil
 		case "text":
 			if !isNull(raw) {
-				r.Text = raw
+				r.Text = cloneRaw(raw)
 			}
 			return true, nil
 		case "truncation":

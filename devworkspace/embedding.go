@@ -92,9 +92,11 @@ func hashToken(t string) (bucket int, sign float32) {
 // a hashed bag of words over stemmed terms and adjacent-term bigrams
 // (weighted lower), sub-linear term frequency, L2-normalised. Text with no
 // terms yields the zero vector.
-func embedInto(text string, dst []float32) {
+func embedInto(text string, dst []float32) { embedTokens(tokenize(text), dst) }
+
+// embedTokens is embedInto for already tokenized text.
+func embedTokens(toks []string, dst []float32) {
 	clear(dst)
-	toks := tokenize(text)
 	add := func(t string, w float32) {
 		b, s := hashToken(t)
 		dst[b] += s * w

@@ -265,6 +265,9 @@ func (ws *Workspace) registerGenieRoutes() {
 	ws.route("GET "+sp+"/conversations/{cid}/messages/{mid}", ws.handleGetMessage)
 	ws.route("GET "+sp+"/conversations/{cid}/messages/{mid}/attachments/{aid}/query-result", ws.handleAttachmentResult)
 	ws.route("GET "+sp+"/conversations/{cid}/messages/{mid}/query-result/{aid}", ws.handleAttachmentResult)
+	ws.route("GET "+sp+"/conversations/{cid}/messages/{mid}/query-result", ws.handleAttachmentResult)
+	ws.route("POST "+sp+"/conversations/{cid}/messages/{mid}/attachments/{aid}/execute-query", ws.handleExecuteAttachment)
+	ws.route("POST "+sp+"/conversations/{cid}/messages/{mid}/execute-query", ws.handleExecuteAttachment)
 }
 
 func genieSpaceJSON(s *GenieSpaceConfig) map[string]any {
@@ -434,7 +437,7 @@ func (ws *Workspace) handleAttachmentResult(w http.ResponseWriter, r *http.Reque
 	visible := reached >= 0 && m.shown >= reached
 	st := ws.statements[m.StatementID]
 	ws.mu.Unlock()
-	if r.PathValue("aid") != m.QueryAttachmentID || m.StatementID == "" {
+	if aid := r.PathValue("aid"); (aid != "" && aid != m.QueryAttachmentID) || m.StatementID == "" {
 		writeError(w, http.StatusNotFound, codeNotFound, "query attachment %s does not exist", r.PathValue("aid"))
 		return
 	}
@@ -446,6 +449,29 @@ func (ws *Workspace) handleAttachmentResult(w http.ResponseWriter, r *http.Reque
 		writeError(w, http.StatusNotFound, codeNotFound, "the query result of message %s expired", m.ID)
 		return
 	}
+	writeJSON(w, http.StatusOK, map[string]any{"statement_response": ws.statementResponse(st, false)})
+}
+
+// handleExecuteAttachment re-runs a query attachment's SQL as the caller
+// (execute-query) and returns the fresh result.
+func (ws *Workspace) handleExecuteAttachment(w http.ResponseWriter, r *http.Request) {
+	m := ws.messageFor(w, r)
+	if m == nil {
+		return
+	}
+	if aid := r.PathValue("aid"); (aid != "" && aid != m.QueryAttachmentID) || m.SQL == "" {
+		writeError(w, http.StatusNotFound, codeNotFound, "query attachment %s does not exist", r.PathValue("aid"))
+		return
+	}
+	p := callerFrom(r.Context()).Principal
+	rs, err := ws.queryWith(r.Context(), p, m.SQL, nil, queryOptions{Catalog: "main"})
+	if _, denied := err.(*PermissionError); denied {
+		writeErr(w, err)
+		return
+	}
+	// Messages are immutable once created (askGenie callers read them
+	// without locks): the fresh result is returned, not stored on it.
+	st := ws.recordStatement(p, rs, err)
 	writeJSON(w, http.StatusOK, map[string]any{"statement_response": ws.statementResponse(st, false)})
 }
 

@@ -82,6 +82,11 @@ func TestGenieFlow(t *testing.T) {
 			if sr.Status.State != sql.StatementStateSucceeded || len(sr.Result.DataArray) != 5 || sr.Manifest.Schema.Columns[1].Name != "revenue" {
 				t.Fatalf("query result: %+v", sr)
 			}
+			again, err := w.Genie.ExecuteMessageAttachmentQuery(ctx, dashboards.GenieExecuteMessageAttachmentQueryRequest{
+				SpaceId: coreSpace, ConversationId: start.ConversationId, MessageId: start.MessageId, AttachmentId: m.Attachments[0].AttachmentId})
+			if err != nil || !reflect.DeepEqual(again.StatementResponse.Result.DataArray, sr.Result.DataArray) || again.StatementResponse.StatementId == sr.StatementId {
+				t.Fatalf("execute-query: %+v %v", again, err)
+			}
 			// The same result through the statement API, as the owner.
 			st, err := w.StatementExecution.GetStatementByStatementId(ctx, q.StatementId)
 			if err != nil || !reflect.DeepEqual(st.Result.DataArray, sr.Result.DataArray) {

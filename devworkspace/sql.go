@@ -692,6 +692,55 @@ func castType(dbType string) string {
 	return "TEXT"
 }
 
+var identRE = regexp.MustCompile("^[A-Za-z0-9_`]+(\\.[A-Za-z0-9_`]+)*$")
+
+// expandIdentifier replaces Databricks' IDENTIFIER(:param) and
+// IDENTIFIER('name') with the (validated) name, as the unitycatalog-ai
+// client calls functions: SELECT IDENTIFIER(:function_name)(…).
+func expandIdentifier(stmt string, params []StatementParam) (string, error) {
+	if !strings.Contains(strings.ToUpper(stmt), "IDENTIFIER") {
+		return stmt, nil
+	}
+	toks, err := lexSQL(stmt)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		if t.kind == tkIdent && strings.EqualFold(t.text, "IDENTIFIER") {
+			open := nextSignificant(toks, i+1)
+			if open < len(toks) && toks[open].is("(") {
+				arg := nextSignificant(toks, open+1)
+				closing := nextSignificant(toks, arg+1)
+				if arg < len(toks) && closing < len(toks) && toks[closing].is(")") {
+					name, ok := "", false
+					switch a := toks[arg]; a.kind {
+					case tkString:
+						name, ok = strings.ReplaceAll(a.text[1:len(a.text)-1], "''", "'"), true
+					case tkParam:
+						for _, p := range params {
+							if p.Name == a.text[1:] && p.Value != nil {
+								name, ok = *p.Value, true
+							}
+						}
+					}
+					if ok {
+						if !identRE.MatchString(name) {
+							return "", &SQLError{Code: codeBadRequest, Message: fmt.Sprintf("[INVALID_SQL_SYNTAX] IDENTIFIER: %q is not a valid identifier", name)}
+						}
+						b.WriteString(name)
+						i = closing
+						continue
+					}
+				}
+			}
+		}
+		b.WriteString(t.text)
+	}
+	return b.String(), nil
+}
+
 // bindParams converts statement parameters to SQLite named arguments.
 func bindParams(params []StatementParam) ([]any, error) {
 	args := make([]any, 0, len(params))
@@ -755,6 +804,10 @@ func (ws *Workspace) query(ctx context.Context, p *Principal, stmt string, param
 }
 
 func (ws *Workspace) queryWith(ctx context.Context, p *Principal, stmt string, params []StatementParam, o queryOptions) (*ResultSet, error) {
+	stmt, err := expandIdentifier(stmt, params)
+	if err != nil {
+		return nil, err
+	}
 	c, err := ws.compile(stmt, o)
 	if err != nil {
 		return nil, err
@@ -778,7 +831,11 @@ func (ws *Workspace) run(ctx context.Context, c *compiled, args []any) (*ResultS
 	if err := setAuthorizer(conn, readOnlyAuthorizer(c.reads)); err != nil {
 		return nil, err
 	}
-	rows, err := conn.QueryContext(ctx, c.sql, usedArgs(c.sql, args)...)
+	bound, err := usedArgs(c.sql, args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.QueryContext(ctx, c.sql, bound...)
 	if err != nil {
 		return nil, sqliteError(ctx, err)
 	}
@@ -834,22 +891,36 @@ func (ws *Workspace) run(ctx context.Context, c *compiled, args []any) (*ResultS
 }
 
 // usedArgs drops named arguments the statement does not mention, so extra
-// statement parameters are ignored the way Databricks ignores them.
-func usedArgs(stmt string, args []any) []any {
-	toks, _ := lexSQL(stmt)
+// statement parameters are ignored the way Databricks ignores them, and
+// reports a marker without a parameter (Databricks' UNBOUND_SQL_PARAMETER).
+func usedArgs(stmt string, args []any) ([]any, error) {
+	toks, err := lexSQL(stmt)
+	if err != nil {
+		return nil, err
+	}
+	given := map[string]bool{}
+	for _, a := range args {
+		if na, ok := a.(sql.NamedArg); ok {
+			given[na.Name] = true
+		}
+	}
 	used := map[string]bool{}
 	for _, t := range toks {
 		if t.kind == tkParam {
-			used[strings.ToLower(t.text[1:])] = true
+			name := t.text[1:]
+			if !given[name] {
+				return nil, &SQLError{Code: codeBadRequest, Message: fmt.Sprintf("[UNBOUND_SQL_PARAMETER] no value for parameter :%s", name)}
+			}
+			used[name] = true
 		}
 	}
 	out := args[:0:0]
 	for _, a := range args {
-		if na, ok := a.(sql.NamedArg); ok && used[strings.ToLower(na.Name)] {
+		if na, ok := a.(sql.NamedArg); ok && used[na.Name] {
 			out = append(out, a)
 		}
 	}
-	return out
+	return out, nil
 }
 
 var sqliteCodeRE = regexp.MustCompile(` \(\d+\)$`)

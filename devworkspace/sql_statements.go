@@ -48,7 +48,6 @@ func newID(prefix string) string {
 
 func (ws *Workspace) registerSQLRoutes() {
 	ws.route("POST /api/2.0/sql/statements", ws.handleExecuteStatement)
-	ws.route("POST /api/2.0/sql/statements/", ws.handleExecuteStatement)
 	ws.route("GET /api/2.0/sql/statements/{id}", ws.handleGetStatement)
 	ws.route("POST /api/2.0/sql/statements/{id}/cancel", ws.handleCancelStatement)
 	ws.route("GET /api/2.0/sql/statements/{id}/result/chunks/{chunk}", ws.handleGetChunk)
@@ -144,7 +143,11 @@ func (ws *Workspace) handleExecuteStatement(w http.ResponseWriter, r *http.Reque
 // does not compile is stored as FAILED.
 func (ws *Workspace) submit(p *Principal, stmt string, params []StatementParam, o queryOptions, rowLimit int64) (*statement, error) {
 	st := &statement{id: newID("01ef"), owner: p, state: statePending, rowLimit: rowLimit, done: make(chan struct{})}
-	c, err := ws.compile(stmt, o)
+	stmt, err := expandIdentifier(stmt, params)
+	var c *compiled
+	if err == nil {
+		c, err = ws.compile(stmt, o)
+	}
 	if err != nil {
 		var se *SQLError
 		if !errors.As(err, &se) {

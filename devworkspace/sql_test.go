@@ -41,6 +41,9 @@ func TestStatementsThroughSDK(t *testing.T) {
 			[]string{"region", "n"}, nil, nil},
 		{"scalar UC function as bob (EXECUTE, no SELECT)", bob, "SELECT main.tools.lookup_order(:id) AS answer",
 			[]sql.StatementParameterListItem{{Name: "id", Value: "ORD-100001"}}, []string{"answer"}, []sql.ColumnInfoTypeName{sql.ColumnInfoTypeNameString}, nil},
+		{"IDENTIFIER(:function_name) as unitycatalog-ai calls it", bob, "SELECT IDENTIFIER(:function_name)(:order_id) AS answer",
+			[]sql.StatementParameterListItem{{Name: "function_name", Value: "main.tools.lookup_order"}, {Name: "order_id", Value: "ORD-100002"}},
+			[]string{"answer"}, nil, nil},
 		{"table UC function", sp, "SELECT product, revenue FROM main.tools.top_products(3)", nil,
 			[]string{"product", "revenue"}, []sql.ColumnInfoTypeName{sql.ColumnInfoTypeNameString, sql.ColumnInfoTypeNameDouble}, nil},
 		{"null parameter", alice, "SELECT :x IS NULL AS is_null",
@@ -106,6 +109,7 @@ func TestStatementFailuresAndDenials(t *testing.T) {
 		"SELECT 1; SELECT 2",
 		"SELECT * FROM sqlite_master",
 		"SELECT main.tools.lookup_order()",
+		"SELECT :unbound AS x",
 	} {
 		resp, err := coreExec(t, alice, stmt)
 		if err != nil {
@@ -168,6 +172,10 @@ func TestStatementAsyncAndCancel(t *testing.T) {
 	}
 	if got.Status.State != sql.StatementStateSucceeded || len(got.Result.DataArray) != 5 {
 		t.Fatalf("after polling: %+v", got)
+	}
+	chunk, err := alice.StatementExecution.GetStatementResultChunkN(ctx, sql.GetStatementResultChunkNRequest{StatementId: resp.StatementId, ChunkIndex: 0})
+	if err != nil || len(chunk.DataArray) != 5 {
+		t.Fatalf("chunk 0: %+v %v", chunk, err)
 	}
 	// Only the owner sees a statement.
 	if _, err := corePAT(t, ws, BobToken).StatementExecution.GetStatementByStatementId(ctx, resp.StatementId); !errors.Is(err, databricks.ErrNotFound) {
@@ -266,5 +274,26 @@ func TestSampleDataDeterministic(t *testing.T) {
 	}
 	if got := rs.Rows[0]; !reflect.DeepEqual(got, []any{int64(500), int64(40), int64(12000), int64(0)}) {
 		t.Fatalf("counts %v", got)
+	}
+}
+
+func TestLexRoundTrip(t *testing.T) {
+	for _, s := range []string{
+		"SELECT a, b FROM main.sales.orders WHERE x = :id AND y::int > 2 -- c\n",
+		"SELECT 'it''s', \"q\"\"d\", `b``t` /* multi\nline */ FROM t",
+		"SELECT 1.5e3, café FROM ü",
+	} {
+		toks, err := lexSQL(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := joinToks(toks); got != s {
+			t.Fatalf("round trip\n got %q\nwant %q", got, s)
+		}
+	}
+	for _, bad := range []string{"SELECT 'open", "SELECT /* open", "SELECT `open"} {
+		if _, err := lexSQL(bad); err == nil {
+			t.Fatalf("%q: no error", bad)
+		}
 	}
 }

@@ -38,16 +38,15 @@ func ucTypeName(t string) string {
 	return "STRING"
 }
 
+// sparkTypes are the type names of UC's type_json (Spark's JSON schema).
+var sparkTypes = map[string]string{"LONG": "long", "INT": "integer", "DOUBLE": "double", "STRING": "string",
+	"DATE": "date", "TIMESTAMP": "timestamp", "BOOLEAN": "boolean"}
+
 func columnInfos(cols []ColumnConfig) []columnInfo {
 	out := make([]columnInfo, len(cols))
 	for i, c := range cols {
 		tn := ucTypeName(c.Type)
-		tj, _ := json.Marshal(map[string]any{"name": c.Name, "type": strings.ToLower(map[string]string{"LONG": "long", "INT": "integer"}[tn] + func() string {
-			if tn == "LONG" || tn == "INT" {
-				return ""
-			}
-			return tn
-		}()), "nullable": true, "metadata": map[string]any{}})
+		tj, _ := json.Marshal(map[string]any{"name": c.Name, "type": sparkTypes[tn], "nullable": true, "metadata": map[string]any{}})
 		out[i] = columnInfo{Name: c.Name, TypeName: tn, TypeText: typeText(tn), TypeJSON: string(tj), Position: i, Nullable: true, Comment: c.Comment}
 	}
 	return out

@@ -102,11 +102,13 @@ func newVSIndex(spec vsIndexSpec, rows [][]any) (*vsIndex, error) {
 			return nil, fmt.Errorf("index %s: row %d has %d cells, want %d", spec.Name, i, len(r), len(spec.Columns))
 		}
 		text, _ := r[tc].(string)
-		embedInto(text, vec)
-		for j, v := range vec {
-			ix.vecs[j*n+i] = v
-		}
 		toks := tokenize(text)
+		embedTokens(toks, vec)
+		for j, v := range vec {
+			if v != 0 { // vectors are sparse; vecs starts zeroed
+				ix.vecs[j*n+i] = v
+			}
+		}
 		clear(tf)
 		for _, t := range toks {
 			tf[t]++

@@ -204,11 +204,35 @@ func benchmarkSearch(b *testing.B, rows int, qt string) {
 	}
 }
 
+// benchmarkDenseBaseline is the naive ANN scan the index replaces: full
+// 256-float dot products over row-major vectors, same top-k heap.
+func benchmarkDenseBaseline(b *testing.B, rows int) {
+	ix := newDocsIndex(b, syntheticDocRows(rows))
+	n := len(ix.rows)
+	rowMajor := make([]float32, n*EmbeddingDim)
+	for j := range EmbeddingDim {
+		for i := range n {
+			rowMajor[i*EmbeddingDim+j] = ix.vecs[j*n+i]
+		}
+	}
+	queries := []string{"how do I restore from a backup", "consumer lag alerting", "single sign-on with SAML", "invoice payment retries"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		qv := Embed(queries[i%len(queries)])
+		h := vsHeap{hits: make([]vsHit, 0, 10)}
+		for r := range n {
+			h.offer(vsHit{int32(r), annScore(dot(qv, rowMajor[r*EmbeddingDim:(r+1)*EmbeddingDim]))}, 10)
+		}
+	}
+}
+
 func BenchmarkVectorSearchIndex(b *testing.B) {
 	for _, n := range []int{len(ProductDocs()), 100_000} {
 		for _, qt := range []string{queryANN, queryHybrid} {
 			b.Run(fmt.Sprintf("rows=%d/%s", n, qt), func(b *testing.B) { benchmarkSearch(b, n, qt) })
 		}
+		b.Run(fmt.Sprintf("rows=%d/dense-baseline", n), func(b *testing.B) { benchmarkDenseBaseline(b, n) })
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -63,6 +64,11 @@ type Options struct {
 	// Telemetry, when set (from telemetry.Setup), adds GET /metrics and
 	// wraps the handler in the OpenTelemetry server instrumentation.
 	Telemetry *telemetry.Telemetry
+
+	// WaitReady starts the host not ready: GET /ready answers 503 until
+	// SetReady(true), for a caller that finishes start-up checks (preflight)
+	// after building the host. Without it the host is ready from the start.
+	WaitReady bool
 }
 
 // Host serves one agent.
@@ -71,6 +77,10 @@ type Host struct {
 	api     *httpapi.Server
 	handler http.Handler
 	log     *slog.Logger
+
+	// readiness: GET /ready is 200 only when ready and not draining.
+	ready    atomic.Bool
+	draining atomic.Bool
 }
 
 // New builds the host. It does no network I/O.
@@ -109,11 +119,42 @@ func New(opts Options) (*Host, error) {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
 	h := &Host{opts: opts, api: api, handler: api.Handler(), log: opts.Logger}
+	h.ready.Store(!opts.WaitReady)
+	// Readiness for orchestrators (liveness is /health).
+	api.Engine().GET("/ready", h.serveReady)
 	if t := opts.Telemetry; t != nil { // telemetry: /metrics and server spans
 		api.Engine().GET("/metrics", gin.WrapH(t.MetricsHandler()))
 		h.handler = telemetry.Handler(h.handler)
 	}
 	return h, nil
+}
+
+// SetReady marks start-up as finished (true) or not (false). GET /ready
+// answers 200 only while the host is ready and not draining.
+func (h *Host) SetReady(ready bool) { h.ready.Store(ready) }
+
+// Ready reports whether GET /ready would answer 200.
+func (h *Host) Ready() bool { return h.ready.Load() && !h.draining.Load() }
+
+var (
+	readyBody    = []byte(`{"status":"ready"}`)
+	startingBody = []byte(`{"status":"starting"}`)
+	drainingBody = []byte(`{"status":"draining"}`)
+)
+
+// serveReady is GET /ready: liveness stays on /health, while readiness also
+// covers start-up checks and shutdown, so an orchestrator routes traffic
+// only to replicas that can answer it.
+func (h *Host) serveReady(c *gin.Context) {
+	body, status := readyBody, http.StatusOK
+	switch {
+	case h.draining.Load():
+		body, status = drainingBody, http.StatusServiceUnavailable
+	case !h.ready.Load():
+		body, status = startingBody, http.StatusServiceUnavailable
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(status, "application/json", body)
 }
 
 // Handler is the host's HTTP handler (for tests and for embedding).
@@ -158,6 +199,7 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	h.draining.Store(true) // /ready answers 503 from now on
 	h.log.Info("shutting down: draining in-flight requests", "timeout", h.opts.DrainTimeout)
 	dctx, cancel := context.WithTimeout(context.Background(), h.opts.DrainTimeout)
 	defer cancel()

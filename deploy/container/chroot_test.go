@@ -150,6 +150,9 @@ func TestStaticBinaryServesFromEmptyRoot(t *testing.T) {
 	if code, body := get("/health"); code != http.StatusOK {
 		t.Errorf("GET /health = %d %s", code, body)
 	}
+	if code, body := get("/ready"); code != http.StatusOK {
+		t.Errorf("GET /ready = %d %s", code, body)
+	}
 
 	resp, err := client.Post(base+"/responses", "application/json",
 		strings.NewReader(`{"input":[{"role":"user","content":"hello from an empty root"}]}`))

@@ -31,6 +31,9 @@ type ClientOptions struct {
 	HTTPTimeout time.Duration
 	// RetryTimeout bounds the SDK's retries of one call (SDK default 5m).
 	RetryTimeout time.Duration
+	// WorkspaceID, when set, is sent as X-Databricks-Workspace-Id (needed
+	// behind unified hosts; host metadata is not fetched to learn it).
+	WorkspaceID string
 }
 
 // noLoader keeps the SDK from reading the environment or ~/.databrickscfg:
@@ -91,6 +94,7 @@ func newClient(host string, strategy config.CredentialsStrategy, o ClientOptions
 		HTTPTransport:        o.Transport,
 		HTTPTimeoutSeconds:   int(o.HTTPTimeout / time.Second),
 		RetryTimeoutSeconds:  int(o.RetryTimeout / time.Second),
+		WorkspaceID:          o.WorkspaceID,
 	}
 	w, err := databricks.NewWorkspaceClient(cfg)
 	if err != nil {

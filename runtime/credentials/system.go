@@ -22,7 +22,8 @@ import (
 // SystemOptions configure the system client. Fields left empty are taken
 // from the environment (through Lookup) when the client is built.
 type SystemOptions struct {
-	// Host is the workspace URL; default $DATABRICKS_HOST.
+	// Host is the workspace URL; default $DATABRICKS_HOST. The workspace
+	// id defaults to $DATABRICKS_WORKSPACE_ID.
 	Host string
 	// ClientID and ClientSecret select OAuth M2M; default
 	// $DATABRICKS_CLIENT_ID / $DATABRICKS_CLIENT_SECRET.
@@ -111,6 +112,9 @@ func NewSystem(ctx context.Context, opts SystemOptions) (*System, error) {
 	}
 	oidcPath := env("DATABRICKS_OIDC_TOKEN_FILEPATH")
 	pat := env("DATABRICKS_TOKEN")
+	if opts.WorkspaceID == "" {
+		opts.WorkspaceID = env("DATABRICKS_WORKSPACE_ID")
+	}
 
 	transport := opts.Transport
 	if transport == nil {

@@ -93,7 +93,7 @@ func TestSystemNeedsConfiguration(t *testing.T) {
 // cached token, and the refresh lands before that token expires.
 func TestSystemM2MRefreshSurvivesTokenOutage(t *testing.T) {
 	f := newFakeWorkspace(t)
-	f.tokenTTL = 3 * time.Second
+	f.tokenTTL = 6 * time.Second // background refresh starts at 3s
 	events := make(chan credentials.RefreshEvent, 100)
 	s, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{
 		Host:     f.URL,
@@ -114,15 +114,17 @@ func TestSystemM2MRefreshSurvivesTokenOutage(t *testing.T) {
 	stop := make(chan struct{})
 	var failed, ok atomic.Int64
 	var wg sync.WaitGroup
-	for range 4 {
+	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			pace := time.NewTicker(2 * time.Millisecond) // steady load, not a busy loop
+			defer pace.Stop()
 			for {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-pace.C:
 				}
 				if err := getSpace(context.Background(), s.Client()); err != nil {
 					failed.Add(1)

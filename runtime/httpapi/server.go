@@ -459,6 +459,7 @@ func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Reque
 		// agent must still be able to answer.
 		_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
 	}
+	c.Writer.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	writeJSON(c.Writer, http.StatusOK, body)
 }
 

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"errors"
+	"fmt"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -130,11 +131,9 @@ func TestHostBuildInfoSeesRace(t *testing.T) {
 	}
 }
 
+// BenchmarkCompare compares a host with ~100 modules to an identical plugin.
 func BenchmarkCompare(b *testing.B) {
-	host, ok := debug.ReadBuildInfo()
-	if !ok {
-		b.Fatal("no build info")
-	}
+	host := hostBuildInfoWithDeps(b)
 	plugin := *host
 	b.ReportAllocs()
 	for b.Loop() {
@@ -142,4 +141,19 @@ func BenchmarkCompare(b *testing.B) {
 			b.Fatal(mm)
 		}
 	}
+}
+
+func ExampleCompare() {
+	host := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "github.com/agentrt/agentrt", Version: "(devel)"},
+		Deps: []*debug.Module{{Path: "github.com/google/uuid", Version: "v1.6.0"}}}
+	plugin := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "example.com/myagent", Version: "(devel)"},
+		Deps:     []*debug.Module{{Path: "github.com/agentrt/agentrt", Version: "v0.3.0"}, {Path: "github.com/google/uuid", Version: "v1.5.0"}},
+		Settings: []debug.BuildSetting{{Key: "-race", Value: "true"}}}
+	for _, m := range Compare(host, plugin) {
+		fmt.Println(m)
+	}
+	// Output:
+	// build setting -race: host (none), plugin true
+	// module github.com/agentrt/agentrt: host (devel), plugin v0.3.0
+	// module github.com/google/uuid: host v1.6.0, plugin v1.5.0
 }

@@ -3,6 +3,7 @@ package loader
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,7 +59,7 @@ var examplePlugin struct {
 
 // buildExamplePlugin builds examples/plugin once per test process, matching
 // this binary's flags (-race when the tests run under the race detector).
-func buildExamplePlugin(t *testing.T) string {
+func buildExamplePlugin(t testing.TB) string {
 	t.Helper()
 	root := moduleRoot(t)
 	examplePlugin.once.Do(func() {
@@ -397,7 +398,7 @@ func copyTree(t *testing.T, src, dst string) {
 // hostBuildInfoWithDeps is this test binary's build info completed with the
 // module list a go build of the same packages records (test binaries carry
 // no module list), read from go list.
-func hostBuildInfoWithDeps(t *testing.T) *debug.BuildInfo {
+func hostBuildInfoWithDeps(t testing.TB) *debug.BuildInfo {
 	t.Helper()
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -437,4 +438,28 @@ func hostBuildInfoWithDeps(t *testing.T) *debug.BuildInfo {
 		t.Fatal("go list found no dependencies")
 	}
 	return &out
+}
+
+// BenchmarkReadPluginBuildInfo is the baseline: reading the build info out
+// of the plugin file, which CheckFile must do anyway.
+func BenchmarkReadPluginBuildInfo(b *testing.B) {
+	so := buildExamplePlugin(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := buildinfo.ReadFile(so); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckFile is the whole check serve runs before plugin.Open.
+func BenchmarkCheckFile(b *testing.B) {
+	so := buildExamplePlugin(b)
+	host := hostBuildInfoWithDeps(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := CheckFile(so, host); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

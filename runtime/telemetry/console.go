@@ -116,7 +116,10 @@ func writeSpan(b *bytes.Buffer, s sdktrace.ReadOnlySpan, children map[trace.Span
 	b.WriteString(fmtDuration(s.EndTime().Sub(s.StartTime())))
 	writeAttrs(b, s.Attributes())
 	if st := s.Status(); st.Code == codes.Error {
-		fmt.Fprintf(b, "  ERROR %s", clip(st.Description))
+		b.WriteString("  ERROR")
+		if st.Description != "" {
+			b.WriteString(" " + clip(st.Description))
+		}
 	}
 	b.WriteByte('\n')
 

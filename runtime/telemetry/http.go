@@ -34,14 +34,14 @@ const (
 const ReturnTraceHeader = "x-mlflow-return-trace-id"
 
 // untraced are probe and scrape routes: tracing them would bury requests.
-var untraced = map[string]bool{"/metrics": true, "/health": true, "/ping": true}
+var untraced = map[string]bool{"/metrics": true, "/health": true, "/ping": true, "/ready": true}
 
 func traced(r *http.Request) bool { return !untraced[r.URL.Path] }
 
 // Handler wraps the host's HTTP handler with the OpenTelemetry server
 // instrumentation (otelhttp): a server span per request continuing an
 // incoming W3C traceparent, the http.server.* metrics, and
-// agentrt.requests.inflight. /metrics, /health and /ping are not traced.
+// agentrt.requests.inflight. /metrics, /health, /ready and /ping are not traced.
 // Build it after Setup; with OTEL_SDK_DISABLED it returns next unchanged.
 func Handler(next http.Handler) http.Handler {
 	_, noTraces := otel.GetTracerProvider().(tracenoop.TracerProvider)
@@ -94,27 +94,32 @@ func Transport(base http.RoundTripper) http.RoundTripper {
 // predict span and on the enclosing server span, and input when payload
 // recording is on. End it with End.
 func StartPredict(ctx context.Context, stream bool, input any) (context.Context, trace.Span) {
+	server := trace.SpanFromContext(ctx)
+	if !server.IsRecording() && !server.SpanContext().IsValid() {
+		if _, noop := otel.GetTracerProvider().(tracenoop.TracerProvider); noop {
+			return ctx, server // tracing disabled: no attributes to build
+		}
+	}
 	env := agent.EnvFrom(ctx)
-	ids := make([]attribute.KeyValue, 0, 2)
+	// All attributes go in at start: SetAttributes later regrows the span's slice.
+	attrs := make([]attribute.KeyValue, 0, 6)
 	if env.RequestID != "" {
-		ids = append(ids, attribute.String(AttrRequestID, env.RequestID))
+		attrs = append(attrs, attribute.String(AttrRequestID, env.RequestID))
 	}
 	if env.Caller.PrincipalID != "" {
-		ids = append(ids, attribute.String(AttrEndUserID, env.Caller.PrincipalID))
+		attrs = append(attrs, attribute.String(AttrEndUserID, env.Caller.PrincipalID))
 	}
-	if server := trace.SpanFromContext(ctx); server.IsRecording() {
-		server.SetAttributes(ids...)
+	if server.IsRecording() {
+		server.SetAttributes(attrs...)
 	}
-	ctx, span := tracer().Start(ctx, "predict", trace.WithAttributes(ids...))
-	if span.IsRecording() {
-		span.SetAttributes(
-			attribute.Bool(AttrStream, stream),
-			attribute.Int(AttrToolsCount, len(env.Tools)),
-			attribute.Int(AttrSkippedCount, len(env.Skipped)),
-		)
-		if input != nil {
-			RecordPayload(span, AttrInput, input)
-		}
+	attrs = append(attrs,
+		attribute.Bool(AttrStream, stream),
+		attribute.Int(AttrToolsCount, len(env.Tools)),
+		attribute.Int(AttrSkippedCount, len(env.Skipped)),
+	)
+	ctx, span := tracer().Start(ctx, "predict", trace.WithAttributes(attrs...))
+	if input != nil && span.IsRecording() {
+		RecordPayload(span, AttrInput, input)
 	}
 	return ctx, span
 }

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/runtime/credentials"
@@ -47,6 +48,11 @@ type Options struct {
 	// Config values may hold {{secrets/scope/key}} references; they are
 	// resolved in place with the system client.
 	Config map[string]string
+	// Environ lists environment entries ("KEY=value", e.g. os.Environ());
+	// those holding references are resolved and passed to Setenv (default
+	// os.Setenv), so the agent reads the secret from its environment.
+	Environ []string
+	Setenv  func(key, value string) error
 
 	// SkipPreflight skips the start-up check; AllowMissingResources runs it
 	// but starts even when some checks fail.
@@ -88,16 +94,35 @@ func Open(ctx context.Context, o Options) (*Workspace, error) {
 		return nil, err
 	}
 
+	sr := secrets.NewResolver(sys.Client())
 	if len(o.Config) > 0 {
-		if err := secrets.ResolveMap(ctx, sys.Client(), o.Config); err != nil {
+		if err := sr.Map(ctx, o.Config); err != nil {
 			return fail(err)
+		}
+	}
+	if len(o.Environ) > 0 {
+		vals, err := sr.Environ(ctx, o.Environ)
+		if err != nil {
+			return fail(err)
+		}
+		setenv := o.Setenv
+		if setenv == nil {
+			setenv = os.Setenv
+		}
+		for k, v := range vals {
+			if err := setenv(k, v); err != nil {
+				return fail(fmt.Errorf("workspace: set %s: %w", k, err))
+			}
+		}
+		if len(vals) > 0 {
+			log.Info("resolved secret references in the environment", "count", len(vals))
 		}
 	}
 
 	uo := credentials.UserOptions{
 		Host:          sys.Client().Config.Host,
 		Scopes:        o.Manifest.UserAPIScopes,
-		ClientOptions: credentials.ClientOptions{Transport: o.Transport},
+		ClientOptions: credentials.ClientOptions{Transport: o.Transport, WorkspaceID: sys.Client().Config.WorkspaceID},
 	}
 	if o.TokenExchange {
 		if len(o.Manifest.UserAPIScopes) == 0 {

@@ -45,6 +45,9 @@ func TestOpenDev(t *testing.T) {
 	}
 	o := devOptions(d, m)
 	o.Config = map[string]string{"OPENAI_API_KEY": "{{secrets/agent/openai_api_key}}"}
+	setenv := map[string]string{}
+	o.Environ = []string{"EXTERNAL_TOKEN=Bearer {{secrets/agent/external_api_token}}", "PATH=/bin"}
+	o.Setenv = func(k, v string) error { setenv[k] = v; return nil }
 	var table bytes.Buffer
 	o.PreflightOut = &table
 	o.TokenExchange = true
@@ -55,6 +58,9 @@ func TestOpenDev(t *testing.T) {
 	defer ws.Close()
 	if o.Config["OPENAI_API_KEY"] != "sk-dev-not-a-real-key" {
 		t.Fatalf("secret not resolved: %q", o.Config["OPENAI_API_KEY"])
+	}
+	if len(setenv) != 1 || setenv["EXTERNAL_TOKEN"] != "Bearer dev-external-token" {
+		t.Fatalf("environment: %v", setenv)
 	}
 	if !ws.Preflight.OK() || !strings.Contains(table.String(), "dev-llm") {
 		t.Fatalf("preflight:\n%s", table.String())

@@ -34,8 +34,12 @@ import (
 // One telemetry setup per test binary: libraries bind their instruments to
 // the first global meter provider, so a second Setup would split metrics.
 var (
-	tel *telemetry.Telemetry
-	mem = tracetest.NewInMemoryExporter()
+	tel     *telemetry.Telemetry
+	mem     = tracetest.NewInMemoryExporter()
+	console = &syncBuffer{} // the dev span tree, as `serve --dev` prints it
+	// defaultLog receives slog.Default's lines (libraries log there), as
+	// cmd/serve installs telemetry.NewLogger as the default.
+	defaultLog = &syncBuffer{}
 )
 
 func TestMain(m *testing.M) {
@@ -49,12 +53,13 @@ func TestMain(m *testing.M) {
 		ServiceName:    "agentrt-e2e",
 		RecordPayloads: false,
 		Getenv:         func(string) string { return "" },
-		SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewSimpleSpanProcessor(mem)},
+		SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewSimpleSpanProcessor(mem), telemetry.NewConsoleProcessor(console)},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	slog.SetDefault(telemetry.NewLogger(telemetry.LogOptions{Writer: defaultLog}))
 	code := m.Run()
 	_ = tel.Shutdown(context.Background())
 	os.Exit(code)
@@ -348,7 +353,12 @@ func TestStreamReturnsTraceID(t *testing.T) {
 
 func scrape(t *testing.T, srv *httptest.Server) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	return scrapeURL(t, srv.URL+"/metrics")
+}
+
+func scrapeURL(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,6 +471,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
 }
 
 func (s *syncBuffer) String() string {
