@@ -3,6 +3,7 @@ package devworkspace
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -117,6 +118,9 @@ func (c *VectorSearchConfig) validate() error {
 			return fmt.Errorf("vector_search index %s: source_table, primary_key and embedding_source_column are required", ix.Name)
 		}
 	}
+	if c.DocsTable != "" && len(strings.Split(c.DocsTable, ".")) != 3 {
+		return fmt.Errorf("vector_search.docs_table %q: want catalog.schema.table", c.DocsTable)
+	}
 	if c.PageSize < 0 {
 		return fmt.Errorf("vector_search.page_size must not be negative")
 	}
@@ -147,6 +151,13 @@ func (ws *Workspace) initAPIs(ctx context.Context) error {
 	}
 	if err := ws.cfg.Serving.validate(); err != nil {
 		return fmt.Errorf("devworkspace: config: %w", err)
+	}
+	for _, ix := range ws.cfg.VectorSearch.Indexes {
+		if ix.EmbeddingEndpoint != "" && !slices.ContainsFunc(ws.cfg.Serving.Endpoints, func(e ServingEndpointConfig) bool {
+			return e.Name == ix.EmbeddingEndpoint && e.Model == modelDevEmbeddings
+		}) {
+			return fmt.Errorf("devworkspace: config: vector_search index %s: embedding_model_endpoint_name %q is not a dev-embeddings serving endpoint", ix.Name, ix.EmbeddingEndpoint)
+		}
 	}
 	ws.apis = &apiState{
 		vsEndpoints: map[string]VectorSearchEndpointConfig{},

@@ -267,11 +267,10 @@ func streamChat(w http.ResponseWriter, id string, created int64, model string, r
 		}
 		send(map[string]any{"tool_calls": calls}, nil, nil)
 	}
-	for i, word := range strings.SplitAfter(reply.Content, " ") {
+	for _, word := range strings.SplitAfter(reply.Content, " ") {
 		if word != "" {
 			send(map[string]any{"content": word}, nil, nil)
 		}
-		_ = i
 	}
 	send(map[string]any{}, reply.FinishReason, nil)
 	if includeUsage {

@@ -48,8 +48,30 @@ func (ws *Workspace) loadVectorSearch(ctx context.Context) error {
 		}
 		ws.apis.indexes[c.Name] = ix
 		ws.apis.indexOrder = append(ws.apis.indexOrder, c.Name)
+		// In Unity Catalog an index is a table-like securable: GET
+		// /unity-catalog/tables/{index} describes its columns (clients read
+		// their comments for tool descriptions) and grants on its schema
+		// apply. It holds no SQL data, so SELECT from it fails, as it does
+		// on Databricks.
+		key := strings.ToLower(c.Name)
+		ws.catalog.mu.Lock()
+		_, clash := ws.catalog.tables[key]
+		if !clash {
+			ws.catalog.tables[key] = &ucTable{FullName: c.Name, Comment: indexComment(c), Columns: ws.catalog.tables[strings.ToLower(c.SourceTable)].Columns, Created: time.UnixMilli(vsCreated)}
+		}
+		ws.catalog.mu.Unlock()
+		if clash {
+			return fmt.Errorf("devworkspace: index %s: a table with that name exists", c.Name)
+		}
 	}
 	return nil
+}
+
+func indexComment(c VectorSearchIndexConfig) string {
+	if c.Comment != "" {
+		return c.Comment
+	}
+	return "Vector search index over " + c.SourceTable + " (embedding source column " + c.EmbeddingSourceColumn + ", endpoint " + c.EndpointName + ")"
 }
 
 const docsTableComment = "Documentation chunks for the fictional Kestrel product line (dev workspace sample data)"

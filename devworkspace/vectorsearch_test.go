@@ -333,6 +333,15 @@ func TestVectorSearchTypedMetadata(t *testing.T) {
 	if err != nil || len(idx) != 1 || idx[0].Name != docsIndex {
 		t.Fatalf("indexes = %+v, %v", idx, err)
 	}
+	// UC describes the index like a table (its columns and comments), with
+	// the same rights.
+	tbl, err := w.Tables.GetByFullName(ctx, docsIndex)
+	if err != nil || len(tbl.Columns) != len(docsTableColumns) || tbl.Columns[2].Name != "body" || !strings.Contains(tbl.Comment, docsTable) {
+		t.Fatalf("UC table for the index: %+v, %v", tbl, err)
+	}
+	if _, err := apisSDK(t, ws, BobToken).Tables.GetByFullName(ctx, docsIndex); !errors.Is(err, databricks.ErrPermissionDenied) {
+		t.Fatalf("bob UC get index: %v", err)
+	}
 	// The docs table itself is a real table: SQL sees the same 200 rows.
 	rs, err := ws.query(ctx, ws.principal("alice@example.com"), "SELECT count(*) AS n FROM main.docs.product_docs WHERE product = 'Kestrel Vault'", nil)
 	if err != nil || len(rs.Rows) != 1 || rs.Rows[0][0] != int64(25) {

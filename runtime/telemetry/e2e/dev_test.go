@@ -65,7 +65,6 @@ func (warehouseAgent) Predict(ctx context.Context, _ *agent.Request) (*agent.Res
 	return &agent.Response{Output: []agent.Item{agent.TextOutputItem("ok", agent.NewID("msg"))}}, nil
 }
 
-
 // startDevHost wires the host the way `serve --dev` does: the embedded dev
 // workspace, both workspace clients over the instrumented transport, the
 // identity preparer.
