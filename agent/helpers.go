@@ -13,8 +13,8 @@ import (
 func NewID(prefix string) string {
 	var raw [16]byte
 	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails (Go 1.24+)
-	b := make([]byte, 0, len(prefix)+1+32)
-	b = append(b, prefix...)
+	var buf [64]byte         // on the stack: the string conversion is the only allocation
+	b := append(buf[:0], prefix...)
 	b = append(b, '_')
 	b = hex.AppendEncode(b, raw[:])
 	return string(b)

@@ -235,6 +235,7 @@ func TestMLflowReducer(t *testing.T) {
 			events, raws := sseEvents(t, resp.Body)
 			reduced := &agent.Response{}
 			text := map[string]string{}
+			added := map[int]bool{}
 			var completed *agent.Response
 			for i, ev := range events {
 				if ev.SequenceNumber != i {
@@ -242,6 +243,12 @@ func TestMLflowReducer(t *testing.T) {
 				}
 				agent.Reduce(reduced, &ev)
 				switch ev.Type {
+				case agent.EventOutputItemAdded:
+					added[ev.OutputIndex] = true
+				case agent.EventOutputItemDone:
+					if !added[ev.OutputIndex] {
+						t.Errorf("output_item.done for index %d without output_item.added", ev.OutputIndex)
+					}
 				case agent.EventOutputTextDelta:
 					if ev.ItemID == "" {
 						t.Errorf("delta without item_id")
@@ -672,5 +679,20 @@ func TestHealthPingInfo(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != want {
 			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
 		}
+	}
+}
+
+func TestUnencodableEventBecomesErrorEvent(t *testing.T) {
+	a := streamFunc(func(ctx context.Context, req *agent.Request, emit agent.Emit) error {
+		ev := agent.TextDelta("x", "m")
+		ev.CustomOutputs = map[string]any{"bad": func() {}}
+		return emit(ev)
+	})
+	ts := newServer(t, httpapi.Options{Agent: agent.FromStream(a)})
+	resp := post(t, ts.URL+"/responses", `{"input":"x","stream":true}`)
+	defer resp.Body.Close()
+	events, _ := sseEvents(t, resp.Body)
+	if last := events[len(events)-1]; last.Type != agent.EventError || last.Code != "server_error" {
+		t.Errorf("last event = %+v", last)
 	}
 }

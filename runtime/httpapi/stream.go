@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -27,36 +28,46 @@ type sse struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	buf     []byte
-	err     error
+	err     error // write error: the client is gone
+	encErr  error // an event that could not be encoded
 }
 
 func (s *sse) frame(ev *agent.StreamEvent) {
-	s.buf = append(s.buf, "data: "...)
-	var err error
-	s.buf, err = ev.AppendJSON(s.buf)
-	if err != nil && s.err == nil {
-		s.err = err
+	start := len(s.buf)
+	b, err := ev.AppendJSON(append(s.buf, "data: "...))
+	if err != nil {
+		// Drop the broken frame; the agent hears about it from emit.
+		s.buf = s.buf[:start]
+		if s.encErr == nil {
+			s.encErr = fmt.Errorf("encoding a %s event: %w", ev.Type, err)
+		}
+		return
 	}
-	s.buf = append(s.buf, '\n', '\n')
+	s.buf = append(b, '\n', '\n')
 }
 
 func (s *sse) done() { s.buf = append(s.buf, "data: [DONE]\n\n"...) }
 
+// flush writes the buffered frames. A write error means the client is gone
+// (and sticks); an encoding error is returned once, after the good frames.
 func (s *sse) flush() error {
 	if s.err != nil {
 		return s.err
 	}
-	if len(s.buf) == 0 {
-		return nil
+	if len(s.buf) > 0 {
+		_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout)) // unsupported on recorders: ignore
+		_, err := s.w.Write(s.buf)
+		s.buf = s.buf[:0]
+		if err != nil {
+			s.err = err
+			return err
+		}
+		s.w.Flush()
 	}
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout)) // unsupported on recorders: ignore
-	_, err := s.w.Write(s.buf)
-	s.buf = s.buf[:0]
-	if err != nil {
-		s.err = err
+	if err := s.encErr; err != nil {
+		s.encErr = nil
 		return err
 	}
-	s.w.Flush()
 	return nil
 }
 
@@ -328,8 +339,7 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 		} else if e.Status >= 500 {
 			code = "server_error"
 		}
-		out.buf = out.buf[:0]
-		out.err = nil
+		out.buf, out.encErr = out.buf[:0], nil
 		y.send(&agent.StreamEvent{Type: agent.EventError, Code: code, Message: e.Message, Param: e.Param})
 		traceFrame(ctx, c.Request, out)
 		out.done()

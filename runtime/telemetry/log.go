@@ -46,7 +46,9 @@ func NewLogger(opts LogOptions) *slog.Logger {
 }
 
 // ContextHandler adds request_id (from agent.EnvFrom) and trace_id/span_id
-// (from the span context) of the record's context to every record.
+// (from the span context) of the record's context to every record. On a
+// logger derived with WithGroup they land inside the group, like any other
+// attribute of the record.
 type ContextHandler struct{ next slog.Handler }
 
 // NewContextHandler wraps next with request and trace correlation.
