@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/runtime"
+	"github.com/agentrt/agentrt/runtime/telemetry"
 
 	// Agents shipped with this binary.
 	_ "github.com/agentrt/agentrt/examples/echo"
@@ -42,6 +43,7 @@ type config struct {
 	drainTimeout   time.Duration
 	logLevel       string
 	logFormat      string
+	tracePayloads  bool
 }
 
 func env(key, def string) string {
@@ -75,7 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.requestTimeout, "request-timeout", envDur("AGENTRT_REQUEST_TIMEOUT", 5*time.Minute), "bound on one agent call (AGENTRT_REQUEST_TIMEOUT); 0 means none")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDur("AGENTRT_DRAIN_TIMEOUT", runtime.DefaultDrainTimeout), "how long shutdown waits for in-flight requests (AGENTRT_DRAIN_TIMEOUT)")
 	fs.StringVar(&c.logLevel, "log-level", env("AGENTRT_LOG_LEVEL", "info"), "debug, info, warn or error (AGENTRT_LOG_LEVEL)")
-	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", "text"), "text or json (AGENTRT_LOG_FORMAT)")
+	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", "json"), "json or text (AGENTRT_LOG_FORMAT)")
+	fs.BoolVar(&c.tracePayloads, "trace-payloads", false, "record request input in spans (or AGENTRT_TRACE_PAYLOADS=true); tracing itself is configured by the OTEL_* variables")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -92,11 +95,13 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	// telemetry.NewContextHandler stamps each line logged with a request's
+	// ctx with its request_id and trace_id.
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(telemetry.NewContextHandler(slog.NewTextHandler(w, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(telemetry.NewContextHandler(slog.NewJSONHandler(w, opts))), nil
 	}
 	return nil, fmt.Errorf("--log-format: want text or json, got %q", format)
 }
@@ -133,6 +138,23 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
+	// Telemetry before anything that makes spans or outgoing clients:
+	// OTEL_* choose the exporters; /metrics is always served. Workspace
+	// clients get telemetry.Transport(nil) (workspace.Options.Transport).
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: c.agentName, RecordPayloads: c.tracePayloads,
+		ConsoleWriter: stderr, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("telemetry shutdown", "error", err)
+		}
+	}()
+	log.Info("telemetry", "traces", tel.TracesExporter, "metrics", "/metrics,"+tel.MetricsExporter, "payloads", tel.RecordPayloads())
+
 	host, err := runtime.New(runtime.Options{
 		Agent:     a,
 		AgentName: c.agentName,
@@ -144,6 +166,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		},
 		Logger:       log,
 		DrainTimeout: c.drainTimeout,
+		Telemetry:    tel,
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -70,6 +71,10 @@ type Options struct {
 
 	// Getenv reads agentrt's own variables. Default os.Getenv.
 	Getenv func(string) string
+
+	// Logger receives OpenTelemetry's own errors (a failed export, a bad
+	// attribute). Default slog.Default().
+	Logger *slog.Logger
 
 	// SpanProcessors are added to the tracer provider after the configured
 	// exporter (tests pass an in-memory exporter here).
@@ -140,6 +145,13 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	}
 
 	t := &Telemetry{payloads: payloads}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("opentelemetry", "error", err)
+	}))
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 
 	if disabled, _ := strconv.ParseBool(os.Getenv("OTEL_SDK_DISABLED")); disabled {

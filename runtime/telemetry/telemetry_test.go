@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -346,4 +347,25 @@ func (c *metricsCollector) Export(_ context.Context, req *colmetricpb.ExportMetr
 	defer c.mu.Unlock()
 	c.got = append(c.got, req)
 	return &colmetricpb.ExportMetricsServiceResponse{}, nil
+}
+
+// Export failures reach the configured logger instead of stderr.
+func TestExportErrorsAreLogged(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "no", http.StatusBadRequest) // not retryable: one attempt
+	}))
+	defer srv.Close()
+	cleanEnv(t, map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL})
+	var buf syncBuffer
+	tel, err := Setup(context.Background(), Options{Getenv: func(string) string { return "" },
+		Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := otel.Tracer("test").Start(context.Background(), "x")
+	span.End()
+	_ = tel.Shutdown(context.Background())
+	if !strings.Contains(buf.String(), "msg=opentelemetry") || !strings.Contains(buf.String(), "400") {
+		t.Errorf("log: %q", buf.String())
+	}
 }
