@@ -502,3 +502,16 @@ func TestWarehouses(t *testing.T) {
 		t.Fatalf("unknown warehouse: %v", err)
 	}
 }
+
+// Start followed at once by Close must not race the serve goroutine.
+func TestStartThenCloseImmediately(t *testing.T) {
+	for range 3 {
+		ws, err := Start(t.Context(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ws.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

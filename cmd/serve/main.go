@@ -44,6 +44,9 @@ type config struct {
 	logLevel       string
 	logFormat      string
 	tracePayloads  bool
+
+	ws    workspaceFlags // workspace and --dev flags (workspace.go)
+	check bool           // `serve check`: run only the start-up resource check
 }
 
 func env(key, def string) string {
@@ -55,6 +58,9 @@ func env(key, def string) string {
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
+	if len(args) > 0 && args[0] == "check" {
+		c.check, args = true, args[1:]
+	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	envInt := func(key string, def int64) int64 {
@@ -78,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDur("AGENTRT_DRAIN_TIMEOUT", runtime.DefaultDrainTimeout), "how long shutdown waits for in-flight requests (AGENTRT_DRAIN_TIMEOUT)")
 	fs.StringVar(&c.logLevel, "log-level", env("AGENTRT_LOG_LEVEL", "info"), "debug, info, warn or error (AGENTRT_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", "json"), "json or text (AGENTRT_LOG_FORMAT)")
+	c.ws.register(fs)
 	fs.BoolVar(&c.tracePayloads, "trace-payloads", false, "record request input in spans (or AGENTRT_TRACE_PAYLOADS=true); tracing itself is configured by the OTEL_* variables")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -155,10 +162,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}()
 	log.Info("telemetry", "traces", tel.TracesExporter, "metrics", "/metrics,"+tel.MetricsExporter, "payloads", tel.RecordPayloads())
 
+	// Workspace: both clients, caller identity, secrets and the start-up
+	// check (or only the check, for `serve check`); see workspace.go.
+	manifest = effectiveManifest(a, manifest)
+	wsPrep, closeWS, err := openWorkspace(ctx, c.ws, c.addr, manifest, c.check, telemetry.Transport(nil), log, stderr)
+	defer closeWS()
+	if err != nil || c.check {
+		return err
+	}
+	var preparers []runtime.Preparer
+	if wsPrep != nil {
+		preparers = append(preparers, wsPrep)
+	}
+
 	host, err := runtime.New(runtime.Options{
 		Agent:     a,
 		AgentName: c.agentName,
 		Manifest:  manifest,
+		Preparers: preparers,
+		Dev:       c.ws.dev,
 		Limits: runtime.Limits{
 			MaxBodyBytes:   c.maxBodyBytes,
 			MaxConcurrency: c.maxConcurrency,

@@ -206,6 +206,9 @@ func openSystem(ctx context.Context, o Options, log *slog.Logger) (*credentials.
 }
 
 func report(out io.Writer, log *slog.Logger, r *preflight.Report) {
+	if len(r.Results) == 0 {
+		return // nothing declared, nothing to show
+	}
 	if out != nil {
 		r.Render(out)
 		return

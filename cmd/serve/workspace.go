@@ -1,0 +1,123 @@
+package main
+
+// Workspace wiring for `serve` and `serve check` (issue 4): flags and
+// environment → runtime/devmode and runtime/workspace. The logic lives in
+// those packages; this file only translates flags.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/runtime"
+	"github.com/agentrt/agentrt/runtime/devmode"
+	"github.com/agentrt/agentrt/runtime/workspace"
+	"github.com/agentrt/agentrt/tools"
+)
+
+// workspaceFlags are the workspace and dev-mode flags.
+type workspaceFlags struct {
+	host             string
+	dev              bool
+	devWorkspaceAddr string
+	devConfig        string
+	devLLMURL        string
+	devAllowRemote   bool
+	allowMissing     bool
+	tokenExchange    bool
+}
+
+func envBool(key string) bool {
+	v, _ := strconv.ParseBool(env(key, "false"))
+	return v
+}
+
+func (w *workspaceFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&w.host, "host", env("DATABRICKS_HOST", ""), "Databricks workspace URL (DATABRICKS_HOST); credentials come from DATABRICKS_CLIENT_ID/_SECRET, a token file, DATABRICKS_OIDC_TOKEN_FILEPATH or DATABRICKS_TOKEN")
+	fs.BoolVar(&w.dev, "dev", envBool("AGENTRT_DEV"), "run against the embedded dev workspace, with mock identities (X-Dev-User: alice|bob|carol) (AGENTRT_DEV)")
+	fs.StringVar(&w.devWorkspaceAddr, "dev-workspace-addr", env("AGENTRT_DEV_WORKSPACE_ADDR", "127.0.0.1:0"), "listen address of the dev workspace (AGENTRT_DEV_WORKSPACE_ADDR); port 0 picks a free port")
+	fs.StringVar(&w.devConfig, "dev-config", env("AGENTRT_DEV_CONFIG", ""), "dev workspace configuration file (AGENTRT_DEV_CONFIG); default: the embedded example workspace")
+	fs.StringVar(&w.devLLMURL, "dev-llm-url", env("AGENTRT_DEV_LLM_URL", ""), "OpenAI-compatible base URL the dev model proxies to (AGENTRT_DEV_LLM_URL); default: the deterministic dev model")
+	fs.BoolVar(&w.devAllowRemote, "dev-allow-remote", envBool("AGENTRT_DEV_ALLOW_REMOTE"), "let --dev listen on a non-loopback address (AGENTRT_DEV_ALLOW_REMOTE); anyone who can reach it can act as any mock user")
+	fs.BoolVar(&w.allowMissing, "allow-missing-resources", envBool("AGENTRT_ALLOW_MISSING_RESOURCES"), "start even when the start-up check of declared resources fails (AGENTRT_ALLOW_MISSING_RESOURCES)")
+	fs.BoolVar(&w.tokenExchange, "token-exchange", envBool("AGENTRT_TOKEN_EXCHANGE"), "exchange each caller's token for one limited to the declared user API scopes, RFC 8693 (AGENTRT_TOKEN_EXCHANGE)")
+}
+
+// effectiveManifest is the manifest file's (else the agent's own) plus what
+// the agent's tools require.
+func effectiveManifest(a agent.Agent, m agent.Manifest) agent.Manifest {
+	if len(m.Resources) == 0 && len(m.UserAPIScopes) == 0 {
+		if mf, ok := a.(agent.Manifester); ok {
+			m = mf.Manifest()
+		}
+	}
+	if d, ok := a.(tools.Declarer); ok {
+		m = tools.MergeManifest(m, d.Tools())
+	}
+	return m
+}
+
+// openWorkspace starts the dev workspace when asked, then connects to the
+// workspace: with check set it runs only the start-up check (serve check).
+// It returns a nil preparer when the agent needs no workspace and none is
+// configured. close releases everything it started.
+func openWorkspace(ctx context.Context, w workspaceFlags, addr string, m agent.Manifest, check bool, transport http.RoundTripper, log *slog.Logger, out io.Writer) (prep runtime.Preparer, close func(), err error) {
+	var closers []func() error
+	close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
+	o := workspace.Options{
+		Host:                  w.host,
+		Manifest:              m,
+		TokenExchange:         w.tokenExchange,
+		AllowMissingResources: w.allowMissing,
+		PreflightOut:          out,
+		Environ:               os.Environ(),
+		Transport:             transport,
+		Logger:                log,
+	}
+	switch {
+	case w.dev:
+		d, err := devmode.Start(ctx, devmode.Options{Addr: w.devWorkspaceAddr, ConfigFile: w.devConfig, LLMProxyURL: w.devLLMURL,
+			ServeAddr: addr, AllowRemote: w.devAllowRemote, Logger: log})
+		if err != nil {
+			return nil, close, err
+		}
+		closers = append(closers, d.Close)
+		fmt.Fprintf(out, "dev workspace: %s (mock identities: X-Dev-User: alice, bob or carol)\n", d.URL())
+		d.Configure(&o)
+	case w.host == "":
+		if workspace.Needed(m) {
+			return nil, close, errors.New("the agent declares workspace resources or user API scopes: set DATABRICKS_HOST (or --host) and credentials, or run with --dev")
+		}
+		if check {
+			fmt.Fprintln(out, "no workspace configured and no resources declared: nothing to check")
+			return nil, close, nil
+		}
+		log.Info("no workspace configured; env.User and env.System are nil")
+		return nil, close, nil
+	}
+	if check {
+		return nil, close, workspace.RunCheck(ctx, o, out)
+	}
+	ws, err := workspace.Open(ctx, o)
+	if err != nil {
+		return nil, close, err
+	}
+	closers = append(closers, ws.Close)
+	return ws, close, nil
+}
