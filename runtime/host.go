@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/runtime/httpapi"
 	"github.com/agentrt/agentrt/runtime/telemetry"
+	"github.com/agentrt/agentrt/tools"
 )
 
 // Re-exported so that hosts configure everything from this package.
@@ -41,9 +43,13 @@ type Options struct {
 	Agent     agent.Agent
 	AgentName string
 	// Manifest declares the agent's resources and scopes. When it is empty
-	// and the agent implements agent.Manifester, the agent's is used.
-	Manifest  agent.Manifest
-	Preparers []Preparer // run in order before each agent call
+	// and the agent implements agent.Manifester, the agent's is used; the
+	// requirements of its tools (tools.Declarer) are always added.
+	Manifest agent.Manifest
+	// Preparers run in order before each agent call. When the agent
+	// declares tools (tools.Declarer), a preparer that prepares them for the
+	// caller runs last.
+	Preparers []Preparer
 	Limits    Limits
 	Logger    *slog.Logger // default slog.Default()
 	Dev       bool
@@ -91,10 +97,11 @@ func New(opts Options) (*Host, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if len(opts.Manifest.Resources) == 0 && len(opts.Manifest.UserAPIScopes) == 0 {
-		if m, ok := opts.Agent.(agent.Manifester); ok {
-			opts.Manifest = m.Manifest()
-		}
+	opts.Manifest = EffectiveManifest(opts.Agent, opts.Manifest)
+	if d, ok := opts.Agent.(tools.Declarer); ok && d.Tools() != nil {
+		// Graceful skip is the host's job: the agent's tools are prepared for
+		// each caller after identity, so an agent never probes them itself.
+		opts.Preparers = append(slices.Clip(opts.Preparers), toolsPreparer(d.Tools()))
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -127,6 +134,29 @@ func New(opts Options) (*Host, error) {
 		h.handler = telemetry.Handler(h.handler)
 	}
 	return h, nil
+}
+
+// EffectiveManifest is m, or the agent's own manifest when m is empty, plus
+// the resources and user scopes the agent's tools require: declaring a tool
+// declares its dependencies.
+func EffectiveManifest(a agent.Agent, m agent.Manifest) agent.Manifest {
+	if len(m.Resources) == 0 && len(m.UserAPIScopes) == 0 {
+		if mf, ok := a.(agent.Manifester); ok {
+			m = mf.Manifest()
+		}
+	}
+	if d, ok := a.(tools.Declarer); ok {
+		m = tools.MergeManifest(m, d.Tools())
+	}
+	return m
+}
+
+// toolsPreparer prepares set for the request's caller, filling env.Tools
+// and env.Skipped.
+func toolsPreparer(set *tools.Set) Preparer {
+	return PreparerFunc(func(ctx context.Context, _ *http.Request, env *agent.Env) (context.Context, error) {
+		return ctx, set.Prepare(ctx, env)
+	})
 }
 
 // SetReady marks start-up as finished (true) or not (false). GET /ready

@@ -130,48 +130,13 @@ func (a *Assistant) model(_ context.Context, env *agent.Env) (*serving.Client, e
 	return c, nil
 }
 
-// Predict implements agent.Agent.
+// Predict implements agent.Agent. The host has already prepared the tools
+// for this caller (env.Tools) and reports the skipped ones itself.
 func (a *Assistant) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {
-	env, err := a.set.Ensure(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := a.loop.Predict(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if out := devOutputs(env); out != nil {
-		resp.CustomOutputs = out
-	}
-	return resp, nil
+	return a.loop.Predict(ctx, req)
 }
 
 // PredictStream implements agent.StreamAgent.
 func (a *Assistant) PredictStream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
-	env, err := a.set.Ensure(ctx)
-	if err != nil {
-		return err
-	}
-	out := devOutputs(env)
-	if out == nil {
-		return a.loop.PredictStream(ctx, req, emit)
-	}
-	// Report skipped tools on the first event, so clients that read the
-	// stream's custom_outputs see them whatever comes later.
-	first := true
-	return a.loop.PredictStream(ctx, req, func(ev *agent.StreamEvent) error {
-		if first {
-			first = false
-			ev.CustomOutputs = out
-		}
-		return emit(ev)
-	})
-}
-
-// devOutputs are the custom_outputs added in dev mode.
-func devOutputs(env *agent.Env) map[string]any {
-	if !env.Dev {
-		return nil
-	}
-	return tools.DevOutputs(env)
+	return a.loop.PredictStream(ctx, req, emit)
 }

@@ -19,13 +19,9 @@ import (
 )
 
 // serve starts the dev workspace and the assistant behind the real host, as
-// `serve --dev` does, with the toolset prepared by a host preparer.
-func serve(t *testing.T) *httptest.Server { return serveWith(t, true) }
-
-// serveWith starts the host; without the tools preparer the assistant
-// prepares its own set (tools.Set.Ensure), as under a host that does not
-// know about tools.Declarer.
-func serveWith(t *testing.T, toolsPreparer bool) *httptest.Server {
+// `serve --dev` does: the host prepares the assistant's tools per caller
+// (it implements tools.Declarer) and reports skips in custom_outputs.
+func serve(t *testing.T) *httptest.Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -51,14 +47,7 @@ func serveWith(t *testing.T, toolsPreparer bool) *httptest.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	prepareTools := runtime.PreparerFunc(func(ctx context.Context, _ *http.Request, env *agent.Env) (context.Context, error) {
-		return ctx, a.Tools().Prepare(ctx, env)
-	})
-	preparers := []runtime.Preparer{ws}
-	if toolsPreparer {
-		preparers = append(preparers, prepareTools)
-	}
-	host, err := runtime.New(runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: preparers})
+	host, err := runtime.New(runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []runtime.Preparer{ws}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,17 +237,4 @@ func TestCarolToolErrorIsAnOutput(t *testing.T) {
 	if strings.Join(r.skipped, ",") != "main__docs__product_docs_index,ask_sales_genie" || r.text == "" {
 		t.Errorf("skipped %v text %q", r.skipped, r.text)
 	}
-}
-
-func TestWithoutHostToolPreparer(t *testing.T) {
-	srv := serveWith(t, false)
-	r := ask(t, srv, "alice", docsQ, true)
-	if len(r.calls) != 1 || r.calls[0] != "main__docs__product_docs_index" {
-		t.Errorf("alice calls = %v", r.calls)
-	}
-	r = ask(t, srv, "bob", salesQ, false)
-	if strings.Join(r.skipped, ",") != "main__docs__product_docs_index,ask_sales_genie" || r.text == "" {
-		t.Errorf("bob skipped %v text %q", r.skipped, r.text)
-	}
-	t.Logf("bob's answer: %s", r.text)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/runtime/httperr"
 	"github.com/agentrt/agentrt/runtime/telemetry"
+	"github.com/agentrt/agentrt/tools"
 )
 
 // Preparer fills fields of the request environment before the agent runs
@@ -441,6 +442,9 @@ func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Reque
 		return
 	}
 	s.completeResponse(resp, req)
+	if s.dev {
+		resp.CustomOutputs = withDevOutputs(resp.CustomOutputs, agent.EnvFrom(ctx))
+	}
 	if telemetry.WantsTraceID(c.Request.Header) { // MLflow's x-mlflow-return-trace-id
 		resp.Metadata = maps.Clone(resp.Metadata) // may be the request's map
 		if resp.Metadata == nil {
@@ -461,6 +465,20 @@ func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Reque
 	}
 	c.Writer.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	writeJSON(c.Writer, http.StatusOK, body)
+}
+
+// withDevOutputs adds, in dev mode, what a developer wants to see in every
+// answer (the tools dropped for this caller, and why) to the agent's own
+// custom_outputs, which win on a clash.
+func withDevOutputs(co map[string]any, env *agent.Env) map[string]any {
+	dev := tools.DevOutputs(env)
+	if len(dev) == 0 {
+		return co
+	}
+	out := make(map[string]any, len(co)+len(dev))
+	maps.Copy(out, dev)
+	maps.Copy(out, co)
+	return out
 }
 
 // envelope fills the OpenAI response fields from the request.

@@ -276,6 +276,9 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 	out := &sse{w: w, rc: http.NewResponseController(w), timeout: s.limits.WriteTimeout, buf: make([]byte, 0, 2048)}
 	resp := &agent.Response{}
 	s.envelope(resp, req)
+	if s.dev { // known before the agent runs: response.created carries it too
+		resp.CustomOutputs = withDevOutputs(nil, agent.EnvFrom(ctx))
+	}
 	y := &synth{out: out, resp: resp}
 
 	var mu sync.Mutex

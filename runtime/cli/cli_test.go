@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	_ "github.com/agentrt/agentrt/examples/echo" // the agent the tests serve
 )
 
 // TestServeEcho runs the command as a user would (flags, real listener on
@@ -20,7 +22,7 @@ func TestServeEcho(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--agent", "echo", "--addr", "127.0.0.1:0", "--log-format", "json"}, pw)
+		done <- Run(ctx, []string{"--agent", "echo", "--addr", "127.0.0.1:0", "--log-format", "json"}, pw)
 		pw.Close()
 	}()
 	addrRE := regexp.MustCompile(`"addr":"([^"]+)"`)
@@ -75,8 +77,8 @@ func TestFlagsAndEnv(t *testing.T) {
 		{"--agent", "echo", "--log-format", "xml"},
 		{"--agent", "echo", "extra"},
 	} {
-		if err := run(context.Background(), args, io.Discard); err == nil {
-			t.Errorf("run(%q) succeeded", args)
+		if err := Run(context.Background(), args, io.Discard); err == nil {
+			t.Errorf("Run(%q) succeeded", args)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -78,13 +78,13 @@ func TestWorkspaceFlagsAndEnv(t *testing.T) {
 func TestRunCheckAndDevAddr(t *testing.T) {
 	t.Setenv("DATABRICKS_HOST", "")
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"check", "--agent", "echo", "--dev", "--log-format", "text"}, &out); err != nil {
+	if err := Run(context.Background(), []string{"check", "--agent", "echo", "--dev", "--log-format", "text"}, &out); err != nil {
 		t.Fatalf("check: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "RESOURCE") || !strings.Contains(out.String(), "dev workspace: http://127.0.0.1:") {
 		t.Fatalf("check output:\n%s", out.String())
 	}
-	err := run(context.Background(), []string{"--agent", "echo", "--dev", "--addr", "0.0.0.0:0"}, io.Discard)
+	err := Run(context.Background(), []string{"--agent", "echo", "--dev", "--addr", "0.0.0.0:0"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--dev-allow-remote") {
 		t.Fatalf("err = %v", err)
 	}

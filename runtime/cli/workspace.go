@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Workspace wiring for `serve` and `serve check` (issue 4): flags and
 // environment → runtime/devmode and runtime/workspace. The logic lives in

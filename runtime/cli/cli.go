@@ -1,0 +1,209 @@
+// Package cli is the serve command as a library: flags and AGENTRT_*
+// environment → agent loading (runtime/loader), workspace, telemetry and the
+// host. cmd/serve is a three-line main around Main, and so is any serve a
+// user builds with their own agent compiled in (examples/customserve).
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/runtime"
+	"github.com/agentrt/agentrt/runtime/loader"
+	"github.com/agentrt/agentrt/runtime/telemetry"
+)
+
+// Main runs serve with args (the command line without the program name),
+// reporting errors on stderr, and returns the process exit code. Agents are
+// those registered by the packages linked into the binary, or a plugin path.
+func Main(args []string) int {
+	if err := Run(context.Background(), args, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		return 1
+	}
+	return 0
+}
+
+type config struct {
+	addr           string
+	agentName      string
+	manifest       string
+	maxBodyBytes   int64
+	maxConcurrency int
+	requestTimeout time.Duration
+	drainTimeout   time.Duration
+	logLevel       string
+	logFormat      string
+	tracePayloads  bool
+
+	ws    workspaceFlags // workspace and --dev flags (workspace.go)
+	check bool           // `serve check`: run only the start-up resource check
+}
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	if len(args) > 0 && args[0] == "check" {
+		c.check, args = true, args[1:]
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	envInt := func(key string, def int64) int64 {
+		if v, err := strconv.ParseInt(env(key, ""), 10, 64); err == nil {
+			return v
+		}
+		return def
+	}
+	envDur := func(key string, def time.Duration) time.Duration {
+		if v, err := time.ParseDuration(env(key, "")); err == nil {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.addr, "addr", env("AGENTRT_ADDR", "127.0.0.1:8080"), "listen address (AGENTRT_ADDR); port 0 picks a free port")
+	fs.StringVar(&c.agentName, "agent", env("AGENTRT_AGENT", ""), "agent to serve (AGENTRT_AGENT): a registered name ("+strings.Join(agent.Names(), ", ")+") or the path of a -buildmode=plugin .so")
+	fs.StringVar(&c.manifest, "manifest", env("AGENTRT_MANIFEST", ""), "agent.yaml with the agent's resources and auth policy in MLflow's form (AGENTRT_MANIFEST)")
+	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", envInt("AGENTRT_MAX_BODY_BYTES", 10<<20), "request body limit in bytes (AGENTRT_MAX_BODY_BYTES)")
+	maxConc := fs.Int("max-concurrency", int(envInt("AGENTRT_MAX_CONCURRENCY", 0)), "agent requests in flight before 503 (AGENTRT_MAX_CONCURRENCY); 0 means no limit")
+	fs.DurationVar(&c.requestTimeout, "request-timeout", envDur("AGENTRT_REQUEST_TIMEOUT", 5*time.Minute), "bound on one agent call (AGENTRT_REQUEST_TIMEOUT); 0 means none")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDur("AGENTRT_DRAIN_TIMEOUT", runtime.DefaultDrainTimeout), "how long shutdown waits for in-flight requests (AGENTRT_DRAIN_TIMEOUT)")
+	fs.StringVar(&c.logLevel, "log-level", env("AGENTRT_LOG_LEVEL", "info"), "debug, info, warn or error (AGENTRT_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", "json"), "json or text (AGENTRT_LOG_FORMAT)")
+	c.ws.register(fs)
+	fs.BoolVar(&c.tracePayloads, "trace-payloads", false, "record request input in spans (or AGENTRT_TRACE_PAYLOADS=true); tracing itself is configured by the OTEL_* variables")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	c.maxConcurrency = *maxConc
+	return c, nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	// telemetry.NewContextHandler stamps each line logged with a request's
+	// ctx with its request_id and trace_id.
+	switch format {
+	case "text":
+		return slog.New(telemetry.NewContextHandler(slog.NewTextHandler(w, opts))), nil
+	case "json":
+		return slog.New(telemetry.NewContextHandler(slog.NewJSONHandler(w, opts))), nil
+	}
+	return nil, fmt.Errorf("--log-format: want text or json, got %q", format)
+}
+
+// Run is serve: it parses args, loads the agent, connects the workspace
+// and serves until ctx ends or SIGINT/SIGTERM arrives, then drains. Logs go
+// to stderr.
+func Run(ctx context.Context, args []string, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+
+	if c.agentName == "" {
+		return fmt.Errorf("--agent is required: a registered agent (%s) or a plugin path ending in .so", strings.Join(agent.Names(), ", "))
+	}
+	// A registered name or a .so plugin (checked against this binary's
+	// build first), and the manifest from --manifest, an agent.yaml beside
+	// the plugin, or the agent's code (issue 7).
+	loaded, err := loader.Load(loader.Options{Agent: c.agentName, ManifestFile: c.manifest})
+	if err != nil {
+		return err
+	}
+	a, manifest := loaded.Agent, loaded.Manifest
+	log.Info("agent loaded", "agent", loaded.Name, "plugin", loaded.Plugin, "manifest_source", loaded.ManifestSource)
+
+	// Telemetry before anything that makes spans or outgoing clients:
+	// OTEL_* choose the exporters; /metrics is always served. Workspace
+	// clients get telemetry.Transport(nil) (workspace.Options.Transport).
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: c.agentName, RecordPayloads: c.tracePayloads,
+		ConsoleWriter: stderr, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			log.Warn("telemetry shutdown", "error", err)
+		}
+	}()
+	log.Info("telemetry", "traces", tel.TracesExporter, "metrics", "/metrics,"+tel.MetricsExporter, "payloads", tel.RecordPayloads())
+
+	// Workspace: both clients, caller identity, secrets and the start-up
+	// check (or only the check, for `serve check`); see workspace.go.
+	manifest = effectiveManifest(a, manifest)
+	wsPrep, closeWS, err := openWorkspace(ctx, c.ws, c.addr, manifest, c.check, telemetry.Transport(nil), log, stderr)
+	defer closeWS()
+	if err != nil || c.check {
+		return err
+	}
+	var preparers []runtime.Preparer
+	if wsPrep != nil {
+		preparers = append(preparers, wsPrep)
+	}
+
+	host, err := runtime.New(runtime.Options{
+		Agent:     a,
+		AgentName: c.agentName,
+		Manifest:  manifest,
+		Preparers: preparers,
+		Dev:       c.ws.dev,
+		Limits: runtime.Limits{
+			MaxBodyBytes:   c.maxBodyBytes,
+			MaxConcurrency: c.maxConcurrency,
+			RequestTimeout: c.requestTimeout,
+		},
+		Logger:       log,
+		DrainTimeout: c.drainTimeout,
+		Telemetry:    tel,
+		WaitReady:    true,
+	})
+	if err != nil {
+		return err
+	}
+	// The workspace (secrets, system token, start-up resource check) is
+	// open by now: GET /ready may say so. SIGTERM turns it off again.
+	host.SetReady(true)
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	return host.Serve(ctx, ln) // logs "listening" with the actual address
+}
