@@ -25,7 +25,7 @@ js-test: build
 	cd test/js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && SERVE_BIN=$(CURDIR)/$(BIN) node --test
 
 dev:
-	$(GO) run ./cmd/serve --agent echo
+	$(GO) run ./cmd/serve --dev --agent assistant
 
 build:
 	$(GO) build -o $(BIN) ./cmd/serve

@@ -10,6 +10,7 @@ import (
 	"github.com/agentrt/agentrt/runtime/cli"
 
 	// Agents shipped with this binary.
+	_ "github.com/agentrt/agentrt/examples/assistant"
 	_ "github.com/agentrt/agentrt/examples/echo"
 )
 

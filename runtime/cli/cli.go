@@ -86,7 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.requestTimeout, "request-timeout", envDur("AGENTRT_REQUEST_TIMEOUT", 5*time.Minute), "bound on one agent call (AGENTRT_REQUEST_TIMEOUT); 0 means none")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDur("AGENTRT_DRAIN_TIMEOUT", runtime.DefaultDrainTimeout), "how long shutdown waits for in-flight requests (AGENTRT_DRAIN_TIMEOUT)")
 	fs.StringVar(&c.logLevel, "log-level", env("AGENTRT_LOG_LEVEL", "info"), "debug, info, warn or error (AGENTRT_LOG_LEVEL)")
-	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", "json"), "json or text (AGENTRT_LOG_FORMAT)")
+	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", ""), "json or text (AGENTRT_LOG_FORMAT); default json, text with --dev")
 	c.ws.register(fs)
 	fs.BoolVar(&c.tracePayloads, "trace-payloads", false, "record request input in spans (or AGENTRT_TRACE_PAYLOADS=true); tracing itself is configured by the OTEL_* variables")
 	if err := fs.Parse(args); err != nil {
@@ -96,6 +96,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	c.maxConcurrency = *maxConc
+	if c.logFormat == "" { // JSON for machines in production, text for a person in --dev
+		c.logFormat = "json"
+		if c.ws.dev {
+			c.logFormat = "text"
+		}
+	}
 	return c, nil
 }
 
@@ -150,7 +156,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	// OTEL_* choose the exporters; /metrics is always served. Workspace
 	// clients get telemetry.Transport(nil) (workspace.Options.Transport).
 	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: c.agentName, RecordPayloads: c.tracePayloads,
-		ConsoleWriter: stderr, Logger: log})
+		Dev: c.ws.dev, ConsoleWriter: stderr, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -165,7 +171,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Workspace: both clients, caller identity, secrets and the start-up
 	// check (or only the check, for `serve check`); see workspace.go.
-	manifest = effectiveManifest(a, manifest)
+	manifest = runtime.EffectiveManifest(a, manifest)
 	wsPrep, closeWS, err := openWorkspace(ctx, c.ws, c.addr, manifest, c.check, telemetry.Transport(nil), log, stderr)
 	defer closeWS()
 	if err != nil || c.check {

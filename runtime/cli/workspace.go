@@ -19,7 +19,6 @@ import (
 	"github.com/agentrt/agentrt/runtime"
 	"github.com/agentrt/agentrt/runtime/devmode"
 	"github.com/agentrt/agentrt/runtime/workspace"
-	"github.com/agentrt/agentrt/tools"
 )
 
 // workspaceFlags are the workspace and dev-mode flags.
@@ -48,20 +47,6 @@ func (w *workspaceFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&w.devAllowRemote, "dev-allow-remote", envBool("AGENTRT_DEV_ALLOW_REMOTE"), "let --dev listen on a non-loopback address (AGENTRT_DEV_ALLOW_REMOTE); anyone who can reach it can act as any mock user")
 	fs.BoolVar(&w.allowMissing, "allow-missing-resources", envBool("AGENTRT_ALLOW_MISSING_RESOURCES"), "start even when the start-up check of declared resources fails (AGENTRT_ALLOW_MISSING_RESOURCES)")
 	fs.BoolVar(&w.tokenExchange, "token-exchange", envBool("AGENTRT_TOKEN_EXCHANGE"), "exchange each caller's token for one limited to the declared user API scopes, RFC 8693 (AGENTRT_TOKEN_EXCHANGE)")
-}
-
-// effectiveManifest is the manifest file's (else the agent's own) plus what
-// the agent's tools require.
-func effectiveManifest(a agent.Agent, m agent.Manifest) agent.Manifest {
-	if len(m.Resources) == 0 && len(m.UserAPIScopes) == 0 {
-		if mf, ok := a.(agent.Manifester); ok {
-			m = mf.Manifest()
-		}
-	}
-	if d, ok := a.(tools.Declarer); ok {
-		m = tools.MergeManifest(m, d.Tools())
-	}
-	return m
 }
 
 // openWorkspace starts the dev workspace when asked, then connects to the
