@@ -13,7 +13,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/assistant"
 	"github.com/agentrt/agentrt/runtime"
 	"github.com/agentrt/agentrt/runtime/devmode"
@@ -23,7 +22,7 @@ import (
 
 // startAssistant serves examples/assistant against the dev workspace, wired
 // like `serve --dev`: both workspace clients over telemetry.Transport (with
-// the sniffer under it), the identity preparer, then the tools preparer.
+// the sniffer under it) and the identity preparer; the host prepares tools.
 func startAssistant(t *testing.T) (*devmode.Dev, *tokenSniffer, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -46,11 +45,9 @@ func startAssistant(t *testing.T) (*devmode.Dev, *tokenSniffer, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.System.Close() })
-	prepareTools := runtime.PreparerFunc(func(ctx context.Context, _ *http.Request, env *agent.Env) (context.Context, error) {
-		return ctx, a.Tools().Prepare(ctx, env)
-	})
+	// The host adds the tools preparer itself (the assistant is a tools.Declarer).
 	srv := startHost(t, runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Logger: log,
-		Preparers: []runtime.Preparer{ws.Identity, prepareTools}})
+		Preparers: []runtime.Preparer{ws.Identity}})
 	return dev, sniff, srv.URL
 }
 
