@@ -241,6 +241,11 @@ func (t *Telemetry) tracerProviderFor(ctx context.Context, res *resource.Resourc
 	if len(used) == 0 {
 		used = append(used, "none")
 	}
+	if len(used) == 1 && used[0] == "none" && len(opts.SpanProcessors) == 0 {
+		// Nothing would receive a span: record none. Spans keep valid
+		// contexts, so trace ids are still made, propagated and returned.
+		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.NeverSample()))
+	}
 	t.TracesExporter = strings.Join(used, ",")
 	return sdktrace.NewTracerProvider(tpOpts...), nil
 }

@@ -369,3 +369,25 @@ func TestExportErrorsAreLogged(t *testing.T) {
 		t.Errorf("log: %q", buf.String())
 	}
 }
+
+// With no exporter and no processor, spans are not recorded (that work would
+// be thrown away), yet each still has a trace id to propagate and return.
+func TestNoExporterRecordsNothingButKeepsTraceIDs(t *testing.T) {
+	cleanEnv(t, nil)
+	tel, err := Setup(context.Background(), Options{Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	if tel.TracesExporter != "none" {
+		t.Fatalf("TracesExporter = %q, want none", tel.TracesExporter)
+	}
+	_, span := otel.Tracer("test").Start(context.Background(), "request")
+	defer span.End()
+	if span.IsRecording() {
+		t.Error("span is recording with nothing to export it to")
+	}
+	if !span.SpanContext().TraceID().IsValid() {
+		t.Error("span has no trace id")
+	}
+}
