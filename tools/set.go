@@ -240,7 +240,7 @@ func (s *Set) prepareOne(ctx context.Context, env *agent.Env, i int) result {
 	delete(s.inflight, key)
 	if f.res.err == nil || IsPermission(f.res.err) {
 		s.cache[key] = cached{res: f.res, expires: time.Now().Add(s.opts.CacheTTL)}
-		if len(s.cache) > 4096 {
+		if len(s.cache) > maxCached {
 			s.evictLocked(time.Now())
 		}
 	}
@@ -249,11 +249,24 @@ func (s *Set) prepareOne(ctx context.Context, env *agent.Env, i int) result {
 	return f.res
 }
 
+// maxCached bounds the probe cache; past it, inserts evict.
+const maxCached = 4096
+
+// evictLocked drops expired outcomes and, if that is not enough, arbitrary
+// ones down to 90% of the cap, so a sweep runs once per many inserts even
+// when more callers are live than the cache holds. An evicted outcome only
+// costs one probe.
 func (s *Set) evictLocked(now time.Time) {
 	for k, c := range s.cache {
 		if !now.Before(c.expires) {
 			delete(s.cache, k)
 		}
+	}
+	for k := range s.cache {
+		if len(s.cache) < maxCached*9/10 {
+			break
+		}
+		delete(s.cache, k)
 	}
 }
 

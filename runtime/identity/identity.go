@@ -334,7 +334,8 @@ func (c *lookupCache) put(k string, id agent.Identity) {
 	if len(c.m) >= c.max {
 		now := time.Now()
 		for k, e := range c.m {
-			if now.After(e.expires) || len(c.m) >= c.max {
+			// Down to 90% of the cap, so the sweep runs once per many inserts.
+			if now.After(e.expires) || len(c.m) >= c.max*9/10 {
 				delete(c.m, k)
 			}
 		}

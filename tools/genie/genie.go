@@ -450,16 +450,32 @@ func (c *conversations) get(k convKey) string {
 	return e.id
 }
 
+// maxConversations bounds the memory a replica spends on conversation ids.
+const maxConversations = 10000
+
 func (c *conversations) put(k convKey, id string, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	if len(c.m) >= 10000 {
-		for k2, e := range c.m {
-			if now.After(e.expires) {
-				delete(c.m, k2)
-			}
-		}
+	if _, ok := c.m[k]; !ok && len(c.m) >= maxConversations {
+		c.shrinkLocked(now)
 	}
 	c.m[k] = convEntry{id: id, expires: now.Add(ttl)}
+}
+
+// shrinkLocked drops expired entries and, if that is not enough, arbitrary
+// ones down to 90% of the cap, so the sweep runs once per many inserts. A
+// dropped conversation only means the next question starts a new one.
+func (c *conversations) shrinkLocked(now time.Time) {
+	for k, e := range c.m {
+		if now.After(e.expires) {
+			delete(c.m, k)
+		}
+	}
+	for k := range c.m {
+		if len(c.m) < maxConversations*9/10 {
+			break
+		}
+		delete(c.m, k)
+	}
 }
