@@ -154,41 +154,34 @@ func (ws *Workspace) handleInvocations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ws *Workspace) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r)
-	if !ok {
-		return
+	if e, body, ok := ws.openAIEndpoint(w, r, taskChat); ok {
+		ws.serveChat(w, r, e, body)
 	}
-	var head struct {
-		Model string `json:"model"`
-	}
-	if err := json.Unmarshal(body, &head); err != nil || head.Model == "" {
-		writeOpenAIError(w, http.StatusBadRequest, codeInvalidParam, "model (the serving endpoint name) is required")
-		return
-	}
-	e, ok := ws.queryableEndpoint(w, r, head.Model, taskChat)
-	if !ok {
-		return
-	}
-	ws.serveChat(w, r, e, body)
 }
 
 func (ws *Workspace) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
+	if e, body, ok := ws.openAIEndpoint(w, r, taskEmbeddings); ok {
+		ws.serveEmbeddings(w, e, body)
+	}
+}
+
+// openAIEndpoint reads an OpenAI-compatible request, whose "model" names the
+// serving endpoint, and checks the caller may query it for task. On failure
+// it has written the error and returns false.
+func (ws *Workspace) openAIEndpoint(w http.ResponseWriter, r *http.Request, task string) (ServingEndpointConfig, []byte, bool) {
 	body, ok := readBody(w, r)
 	if !ok {
-		return
+		return ServingEndpointConfig{}, nil, false
 	}
 	var head struct {
 		Model string `json:"model"`
 	}
 	if err := json.Unmarshal(body, &head); err != nil || head.Model == "" {
 		writeOpenAIError(w, http.StatusBadRequest, codeInvalidParam, "model (the serving endpoint name) is required")
-		return
+		return ServingEndpointConfig{}, nil, false
 	}
-	e, ok := ws.queryableEndpoint(w, r, head.Model, taskEmbeddings)
-	if !ok {
-		return
-	}
-	ws.serveEmbeddings(w, e, body)
+	e, ok := ws.queryableEndpoint(w, r, head.Model, task)
+	return e, body, ok
 }
 
 // serveChat answers a chat request with the dev model or the proxy.
