@@ -152,9 +152,11 @@ func New(opts Options) (*Server, error) {
 	e.Use(s.recoverer)
 	e.Use(routeTelemetry) // telemetry: span and metrics named after the route
 	e.NoRoute(func(c *gin.Context) {
+		echoRequestID(c)
 		s.fail(c, httperr.NotFound("no route for "+c.Request.Method+" "+c.Request.URL.Path))
 	})
 	e.NoMethod(func(c *gin.Context) {
+		echoRequestID(c)
 		s.fail(c, httperr.MethodNotAllowed("method "+c.Request.Method+" is not allowed on "+c.Request.URL.Path))
 	})
 	for _, p := range []string{"/responses", "/v1/responses", "/invocations"} {
@@ -291,6 +293,12 @@ func (s *Server) handle(c *gin.Context) {
 			slog.Bool("stream", req.Stream), slog.Int("status", w.Status()),
 			slog.Duration("duration", time.Since(start)))
 	}
+}
+
+// echoRequestID answers with the request's id, so a client can quote it for
+// any failure, not only for the agent routes.
+func echoRequestID(c *gin.Context) {
+	c.Writer.Header().Set("X-Request-Id", requestID(c.GetHeader("X-Request-Id")))
 }
 
 // requestID keeps a caller's id if it is short printable ASCII (it is

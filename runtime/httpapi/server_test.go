@@ -344,6 +344,25 @@ func TestRequestIDEchoedAndInEnv(t *testing.T) {
 	}
 }
 
+func TestRequestIDEchoedOnUnknownRouteAndMethod(t *testing.T) {
+	ts := newServer(t, httpapi.Options{Agent: agentFunc(nil)})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{{http.MethodGet, "/nope", http.StatusNotFound}, {http.MethodGet, "/responses", http.StatusMethodNotAllowed}} {
+		req, _ := http.NewRequest(tc.method, ts.URL+tc.path, nil)
+		req.Header.Set("X-Request-Id", "rid-"+tc.path)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("X-Request-Id") != "rid-"+tc.path {
+			t.Errorf("%s %s: status %d, X-Request-Id %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("X-Request-Id"))
+		}
+	}
+}
+
 type agentFunc func(ctx context.Context, req *agent.Request) (*agent.Response, error)
 
 func (f agentFunc) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {
