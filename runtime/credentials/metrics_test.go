@@ -2,44 +2,18 @@ package credentials_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
+	"github.com/agentrt/agentrt/internal/metrictest"
 	"github.com/agentrt/agentrt/runtime/credentials"
-	"go.opentelemetry.io/otel"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
-var reader = sdkmetric.NewManualReader()
-
-func TestMain(m *testing.M) {
-	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
-	os.Exit(m.Run())
-}
+var reader = metrictest.Install() // before any instrument is made
 
 // refreshCount reads agentrt.token.refreshes{source,outcome}.
 func refreshCount(t *testing.T, source, outcome string) int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != "agentrt.token.refreshes" {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				s, _ := dp.Attributes.Value("source")
-				o, _ := dp.Attributes.Value("outcome")
-				if s.AsString() == source && o.AsString() == outcome {
-					return dp.Value
-				}
-			}
-		}
-	}
-	return 0
+	return metrictest.Counter(t, reader, "agentrt.token.refreshes", map[string]string{"source": source, "outcome": outcome})
 }
 
 func TestRefreshMetric(t *testing.T) {

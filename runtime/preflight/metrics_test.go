@@ -2,44 +2,18 @@ package preflight_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/metrictest"
 	"github.com/agentrt/agentrt/runtime/preflight"
-	"go.opentelemetry.io/otel"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
-var reader = sdkmetric.NewManualReader()
-
-func TestMain(m *testing.M) {
-	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
-	os.Exit(m.Run())
-}
+var reader = metrictest.Install() // before any instrument is made
 
 func checkCount(t *testing.T, typ, status string) int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != "agentrt.preflight.checks" {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				ty, _ := dp.Attributes.Value("type")
-				st, _ := dp.Attributes.Value("status")
-				if ty.AsString() == typ && st.AsString() == status {
-					return dp.Value
-				}
-			}
-		}
-	}
-	return 0
+	return metrictest.Counter(t, reader, "agentrt.preflight.checks", map[string]string{"type": typ, "status": status})
 }
 
 func TestChecksMetric(t *testing.T) {
