@@ -462,3 +462,45 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// settings points at the generation settings that a request carries and its
+// response echoes, so both decode them the same way.
+type settings struct {
+	temperature, topP  **float64
+	maxOutputTokens    **int
+	truncation         *string
+	reasoning, text    *json.RawMessage
+	user, prevResponse *string
+	parallelToolCalls  **bool
+}
+
+// decode reads member k into its setting; ok is false when k is not one.
+func (s settings) decode(k string, raw json.RawMessage) (ok bool, err error) {
+	switch k {
+	case "temperature":
+		return true, decodeOptFloat(raw, s.temperature)
+	case "top_p":
+		return true, decodeOptFloat(raw, s.topP)
+	case "max_output_tokens":
+		return true, decodeOptInt(raw, s.maxOutputTokens)
+	case "truncation":
+		return true, decodeString(raw, s.truncation)
+	case "reasoning":
+		if !isNull(raw) {
+			*s.reasoning = cloneRaw(raw)
+		}
+		return true, nil
+	case "text":
+		if !isNull(raw) {
+			*s.text = cloneRaw(raw)
+		}
+		return true, nil
+	case "user":
+		return true, decodeString(raw, s.user)
+	case "previous_response_id":
+		return true, decodeString(raw, s.prevResponse)
+	case "parallel_tool_calls":
+		return true, decodeOptBool(raw, s.parallelToolCalls)
+	}
+	return false, nil
+}

@@ -161,6 +161,9 @@ func (r *Request) UnmarshalJSON(data []byte) error {
 func (r *Request) decode(data []byte) error {
 	*r = Request{}
 	extra, err := forEachField(data, func(k string, raw json.RawMessage) (bool, error) {
+		if ok, err := r.settings().decode(k, raw); ok || err != nil {
+			return ok, err
+		}
 		switch k {
 		case "input":
 			return true, r.decodeInput(raw)
@@ -196,37 +199,13 @@ func (r *Request) decode(data []byte) error {
 				r.ToolChoice = cloneRaw(raw)
 			}
 			return true, nil
-		case "parallel_tool_calls":
-			return true, decodeOptBool(raw, &r.ParallelToolCalls)
 		case "stream":
 			if isNull(raw) {
 				return true, nil
 			}
 			return true, decodeValue(raw, &r.Stream)
-		case "temperature":
-			return true, decodeOptFloat(raw, &r.Temperature)
-		case "top_p":
-			return true, decodeOptFloat(raw, &r.TopP)
-		case "max_output_tokens":
-			return true, decodeOptInt(raw, &r.MaxOutputTokens)
-		case "truncation":
-			return true, decodeString(raw, &r.Truncation)
-		case "reasoning":
-			if !isNull(raw) {
-				r.Reasoning = cloneRaw(raw)
-			}
-			return true, nil
-		case "text":
-			if !isNull(raw) {
-				r.Text = cloneRaw(raw)
-			}
-			return true, nil
-		case "user":
-			return true, decodeString(raw, &r.User)
 		case "store":
 			return true, decodeOptBool(raw, &r.Store)
-		case "previous_response_id":
-			return true, decodeString(raw, &r.PreviousResponseID)
 		case "custom_inputs":
 			if isNull(raw) {
 				return true, nil
@@ -345,4 +324,10 @@ func (r *Request) ConversationID() string {
 		return r.Context.ConversationID
 	}
 	return r.Metadata["conversation_id"]
+}
+
+// settings points at the generation settings a request carries.
+func (r *Request) settings() settings {
+	return settings{&r.Temperature, &r.TopP, &r.MaxOutputTokens, &r.Truncation, &r.Reasoning,
+		&r.Text, &r.User, &r.PreviousResponseID, &r.ParallelToolCalls}
 }

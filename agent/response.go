@@ -168,6 +168,9 @@ func (r *Response) UnmarshalJSON(data []byte) error {
 func (r *Response) decode(data []byte) error {
 	*r = Response{}
 	extra, err := forEachField(data, func(k string, raw json.RawMessage) (bool, error) {
+		if ok, err := r.settings().decode(k, raw); ok || err != nil {
+			return ok, err
+		}
 		switch k {
 		case "id":
 			return true, decodeString(raw, &r.ID)
@@ -225,8 +228,6 @@ func (r *Response) decode(data []byte) error {
 				return true, nil
 			}
 			return true, decodeValue(raw, &r.Metadata)
-		case "parallel_tool_calls":
-			return true, decodeOptBool(raw, &r.ParallelToolCalls)
 		case "tool_choice":
 			if !isNull(raw) {
 				r.ToolChoice = cloneRaw(raw)
@@ -247,28 +248,6 @@ func (r *Response) decode(data []byte) error {
 				}
 			}
 			return true, nil
-		case "temperature":
-			return true, decodeOptFloat(raw, &r.Temperature)
-		case "top_p":
-			return true, decodeOptFloat(raw, &r.TopP)
-		case "max_output_tokens":
-			return true, decodeOptInt(raw, &r.MaxOutputTokens)
-		case "previous_response_id":
-			return true, decodeString(raw, &r.PreviousResponseID)
-		case "reasoning":
-			if !isNull(raw) {
-				r.Reasoning = cloneRaw(raw)
-			}
-			return true, nil
-		case "text":
-			if !isNull(raw) {
-				r.Text = cloneRaw(raw)
-			}
-			return true, nil
-		case "truncation":
-			return true, decodeString(raw, &r.Truncation)
-		case "user":
-			return true, decodeString(raw, &r.User)
 		case "custom_outputs":
 			if isNull(raw) {
 				return true, nil
@@ -279,4 +258,10 @@ func (r *Response) decode(data []byte) error {
 	})
 	r.Extra = extra
 	return err
+}
+
+// settings points at the generation settings a response echoes.
+func (r *Response) settings() settings {
+	return settings{&r.Temperature, &r.TopP, &r.MaxOutputTokens, &r.Truncation, &r.Reasoning,
+		&r.Text, &r.User, &r.PreviousResponseID, &r.ParallelToolCalls}
 }
