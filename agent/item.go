@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
 )
 
 // Item types of the Responses protocol that the helpers and validation know.
@@ -164,7 +163,7 @@ func (it *Item) decode(data []byte) error {
 		case "output":
 			err = it.Output.decode(raw)
 		case "summary":
-			it.Summary, err = decodeParts(raw)
+			it.Summary, err = decodeList[Part](raw)
 		case "encrypted_content":
 			err = decodeString(raw, &it.EncryptedContent)
 		case "server_label":
@@ -270,7 +269,7 @@ func (c *Content) decode(data []byte) error {
 		c.present = true
 		return decodeString(data, &c.Text)
 	case len(data) > 0 && data[0] == '[':
-		parts, err := decodeParts(data)
+		parts, err := decodeList[Part](data)
 		if err != nil {
 			return err
 		}
@@ -293,23 +292,6 @@ func appendParts(b []byte, parts []Part) []byte {
 		b = parts[i].appendJSON(b)
 	}
 	return append(b, ']')
-}
-
-func decodeParts(data json.RawMessage) ([]Part, error) {
-	if isNull(data) {
-		return nil, nil
-	}
-	var raws []json.RawMessage
-	if err := splitArray(data, &raws); err != nil {
-		return nil, err
-	}
-	parts := make([]Part, len(raws))
-	for i, raw := range raws {
-		if err := parts[i].decode(raw); err != nil {
-			return nil, fieldErr("["+strconv.Itoa(i)+"]", err)
-		}
-	}
-	return parts, nil
 }
 
 // Content part types.
@@ -398,20 +380,9 @@ func (p *Part) decode(data []byte) error {
 		case "text":
 			return true, decodeString(raw, &p.Text)
 		case "annotations":
-			if isNull(raw) {
-				return true, nil
-			}
-			var raws []json.RawMessage
-			if err := splitArray(raw, &raws); err != nil {
-				return true, err
-			}
-			p.Annotations = make([]Annotation, len(raws))
-			for i, r := range raws {
-				if err := p.Annotations[i].decode(r); err != nil {
-					return true, fieldErr("["+strconv.Itoa(i)+"]", err)
-				}
-			}
-			return true, nil
+			var err error
+			p.Annotations, err = decodeList[Annotation](raw)
+			return true, err
 		case "refusal":
 			return true, decodeString(raw, &p.Refusal)
 		case "image_url":

@@ -504,3 +504,26 @@ func (s settings) decode(k string, raw json.RawMessage) (ok bool, err error) {
 	}
 	return false, nil
 }
+
+// decodeList decodes a JSON array element by element with the element
+// type's own decoder; null is an empty list, and a failing element's error
+// names its index.
+func decodeList[T any, P interface {
+	*T
+	decode([]byte) error
+}](data json.RawMessage) ([]T, error) {
+	if isNull(data) {
+		return nil, nil
+	}
+	var raws []json.RawMessage
+	if err := splitArray(data, &raws); err != nil {
+		return nil, err
+	}
+	out := make([]T, len(raws))
+	for i, raw := range raws {
+		if err := P(&out[i]).decode(raw); err != nil {
+			return nil, fieldErr("["+strconv.Itoa(i)+"]", err)
+		}
+	}
+	return out, nil
+}

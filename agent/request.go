@@ -177,20 +177,9 @@ func (r *Request) decode(data []byte) error {
 			}
 			return true, decodeValue(raw, &r.Metadata)
 		case "tools":
-			if isNull(raw) {
-				return true, nil
-			}
-			var raws []json.RawMessage
-			if err := splitArray(raw, &raws); err != nil {
-				return true, err
-			}
-			r.Tools = make([]ToolSpec, len(raws))
-			for i, tr := range raws {
-				if err := r.Tools[i].decode(tr); err != nil {
-					return true, fieldErr("["+strconv.Itoa(i)+"]", err)
-				}
-			}
-			return true, nil
+			var err error
+			r.Tools, err = decodeList[ToolSpec](raw)
+			return true, err
 		case "tool_choice":
 			if !isNull(raw) {
 				if c := raw[0]; c != '"' && c != '{' {
@@ -236,15 +225,9 @@ func (r *Request) decodeInput(raw json.RawMessage) error {
 		r.inputString = true
 		return nil
 	case len(raw) > 0 && raw[0] == '[':
-		var raws []json.RawMessage
-		if err := splitArray(raw, &raws); err != nil {
+		var err error
+		if r.Input, err = decodeList[Item](raw); err != nil {
 			return err
-		}
-		r.Input = make([]Item, len(raws))
-		for i, ir := range raws {
-			if err := r.Input[i].decode(ir); err != nil {
-				return fieldErr("["+strconv.Itoa(i)+"]", err)
-			}
 		}
 		return nil
 	case isNull(raw):

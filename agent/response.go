@@ -186,20 +186,9 @@ func (r *Response) decode(data []byte) error {
 		case "model":
 			return true, decodeString(raw, &r.Model)
 		case "output":
-			if isNull(raw) {
-				return true, nil
-			}
-			var raws []json.RawMessage
-			if err := splitArray(raw, &raws); err != nil {
-				return true, err
-			}
-			r.Output = make([]Item, len(raws))
-			for i, ir := range raws {
-				if err := r.Output[i].decode(ir); err != nil {
-					return true, fieldErr("["+strconv.Itoa(i)+"]", err)
-				}
-			}
-			return true, nil
+			var err error
+			r.Output, err = decodeList[Item](raw)
+			return true, err
 		case "error":
 			if isNull(raw) {
 				return true, nil
@@ -234,20 +223,9 @@ func (r *Response) decode(data []byte) error {
 			}
 			return true, nil
 		case "tools":
-			if isNull(raw) {
-				return true, nil
-			}
-			var raws []json.RawMessage
-			if err := splitArray(raw, &raws); err != nil {
-				return true, err
-			}
-			r.Tools = make([]ToolSpec, len(raws))
-			for i, tr := range raws {
-				if err := r.Tools[i].decode(tr); err != nil {
-					return true, fieldErr("["+strconv.Itoa(i)+"]", err)
-				}
-			}
-			return true, nil
+			var err error
+			r.Tools, err = decodeList[ToolSpec](raw)
+			return true, err
 		case "custom_outputs":
 			if isNull(raw) {
 				return true, nil
