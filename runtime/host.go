@@ -68,7 +68,7 @@ type Options struct {
 	OnShutdown func()
 
 	// Telemetry, when set (from telemetry.Setup), adds GET /metrics and
-	// wraps the handler in the OpenTelemetry server instrumentation.
+	// gives every request a server span and the HTTP server metrics.
 	Telemetry *telemetry.Telemetry
 
 	// WaitReady starts the host not ready: GET /ready answers 503 until
@@ -79,10 +79,9 @@ type Options struct {
 
 // Host serves one agent.
 type Host struct {
-	opts    Options
-	api     *httpapi.Server
-	handler http.Handler
-	log     *slog.Logger
+	opts Options
+	api  *httpapi.Server
+	log  *slog.Logger
 
 	// readiness: GET /ready is 200 only when ready and not draining.
 	ready    atomic.Bool
@@ -113,6 +112,10 @@ func New(opts Options) (*Host, error) {
 	def(&opts.WriteTimeout, DefaultWriteTimeout)
 	def(&opts.IdleTimeout, DefaultIdleTimeout)
 	def(&opts.DrainTimeout, DefaultDrainTimeout)
+	var tel *telemetry.Server
+	if opts.Telemetry != nil {
+		tel = telemetry.NewServer()
+	}
 	api, err := httpapi.New(httpapi.Options{
 		Agent:     opts.Agent,
 		AgentName: opts.AgentName,
@@ -121,17 +124,17 @@ func New(opts Options) (*Host, error) {
 		Limits:    opts.Limits,
 		Logger:    opts.Logger,
 		Dev:       opts.Dev,
+		Telemetry: tel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	h := &Host{opts: opts, api: api, handler: api.Handler(), log: opts.Logger}
+	h := &Host{opts: opts, api: api, log: opts.Logger}
 	h.ready.Store(!opts.WaitReady)
 	// Readiness for orchestrators (liveness is /health).
 	api.Engine().GET("/ready", h.serveReady)
-	if t := opts.Telemetry; t != nil { // telemetry: /metrics and server spans
+	if t := opts.Telemetry; t != nil {
 		api.Engine().GET("/metrics", gin.WrapH(t.MetricsHandler()))
-		h.handler = telemetry.Handler(h.handler)
 	}
 	return h, nil
 }
@@ -188,7 +191,7 @@ func (h *Host) serveReady(c *gin.Context) {
 }
 
 // Handler is the host's HTTP handler (for tests and for embedding).
-func (h *Host) Handler() http.Handler { return h.handler }
+func (h *Host) Handler() http.Handler { return h.api.Handler() }
 
 // API is the HTTP surface, for mounting more routes.
 func (h *Host) API() *httpapi.Server { return h.api }
@@ -211,7 +214,7 @@ func (h *Host) ListenAndServe(ctx context.Context, addr string) error {
 // says so. Serve closes ln.
 func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           h.handler,
+		Handler:           h.api.Handler(),
 		ReadHeaderTimeout: h.opts.ReadHeaderTimeout,
 		ReadTimeout:       h.opts.ReadTimeout,
 		WriteTimeout:      h.opts.WriteTimeout,

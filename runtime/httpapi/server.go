@@ -91,6 +91,9 @@ type Options struct {
 	Limits    Limits
 	Logger    *slog.Logger // default slog.Default()
 	Dev       bool         // copied into every agent.Env
+	// Telemetry, when set (telemetry.NewServer, after telemetry.Setup),
+	// gives every request a server span and the HTTP server metrics.
+	Telemetry *telemetry.Server
 }
 
 // Server serves one agent.
@@ -105,6 +108,7 @@ type Server struct {
 	sem       chan struct{}
 	info      []byte
 	engine    *gin.Engine
+	tel       *telemetry.Server
 }
 
 // New builds the server and its gin engine (in release mode).
@@ -122,6 +126,7 @@ func New(opts Options) (*Server, error) {
 		limits:    opts.Limits.withDefaults(),
 		log:       opts.Logger,
 		dev:       opts.Dev,
+		tel:       opts.Telemetry,
 	}
 	if s.name == "" {
 		s.name = "agent"
@@ -149,14 +154,11 @@ func New(opts Options) (*Server, error) {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(s.recoverer)
-	e.Use(routeTelemetry) // telemetry: span and metrics named after the route
+	e.Use(s.begin, s.recoverer)
 	e.NoRoute(func(c *gin.Context) {
-		echoRequestID(c)
 		s.fail(c, httperr.NotFound("no route for "+c.Request.Method+" "+c.Request.URL.Path))
 	})
 	e.NoMethod(func(c *gin.Context) {
-		echoRequestID(c)
 		s.fail(c, httperr.MethodNotAllowed("method "+c.Request.Method+" is not allowed on "+c.Request.URL.Path))
 	})
 	for _, p := range []string{"/responses", "/v1/responses", "/invocations"} {
@@ -185,6 +187,21 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// begin starts every request: its agent.Env with the request id (echoed in
+// X-Request-Id, so a client can quote it for any failure) and, with
+// telemetry, its server span and metrics, named after the matched route.
+func (s *Server) begin(c *gin.Context) {
+	r := c.Request
+	env := &agent.Env{RequestID: requestID(r.Header.Get("X-Request-Id")), Dev: s.dev}
+	c.Writer.Header().Set("X-Request-Id", env.RequestID)
+	ctx, q := s.tel.Start(agent.NewContext(r.Context(), env), r, c.FullPath())
+	c.Request = r.WithContext(ctx)
+	// Deferred, so a request whose handler panics past the recoverer
+	// (http.ErrAbortHandler) still ends its span.
+	defer func() { q.End(c.Writer.Status()) }()
+	c.Next()
 }
 
 // recoverer turns a panic outside the agent call (which has its own
@@ -224,8 +241,9 @@ func (s *Server) handle(c *gin.Context) {
 	r, w := c.Request, c.Writer
 	start := time.Now()
 
-	reqID := requestID(r.Header.Get("X-Request-Id"))
-	w.Header().Set("X-Request-Id", reqID)
+	ctx := r.Context()
+	env := agent.EnvFrom(ctx) // from begin
+	reqID := env.RequestID
 
 	if s.sem != nil {
 		select {
@@ -259,14 +277,11 @@ func (s *Server) handle(c *gin.Context) {
 		return
 	}
 
-	env := &agent.Env{RequestID: reqID, Dev: s.dev}
-	ctx := r.Context()
 	if d := s.limits.RequestTimeout; d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	ctx = agent.NewContext(ctx, env)
 	for _, p := range s.preparers {
 		next, err := p.Prepare(ctx, r, env)
 		if err != nil {
@@ -293,12 +308,6 @@ func (s *Server) handle(c *gin.Context) {
 			slog.Bool("stream", req.Stream), slog.Int("status", w.Status()),
 			slog.Duration("duration", time.Since(start)))
 	}
-}
-
-// echoRequestID answers with the request's id, so a client can quote it for
-// any failure, not only for the agent routes.
-func echoRequestID(c *gin.Context) {
-	c.Writer.Header().Set("X-Request-Id", requestID(c.GetHeader("X-Request-Id")))
 }
 
 // requestID keeps a caller's id if it is short printable ASCII (it is
@@ -599,10 +608,3 @@ func normalizeItem(it *agent.Item) {
 }
 
 var _ io.Writer = (gin.ResponseWriter)(nil)
-
-// routeTelemetry names the request's server span and HTTP metrics after the
-// matched route (runtime/telemetry).
-func routeTelemetry(c *gin.Context) {
-	telemetry.SetRoute(c.Request, c.FullPath())
-	c.Next()
-}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/runtime/telemetry"
 )
 
@@ -20,8 +21,20 @@ func ExampleSetup() {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", tel.MetricsHandler())
-	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: telemetry.Handler(mux)}
-	_ = srv // srv.ListenAndServe()
+	_ = &http.Server{Addr: "127.0.0.1:8080", Handler: mux} // ListenAndServe()
+}
+
+// Routers instrument each request once they have matched its route.
+func ExampleServer() {
+	srv := telemetry.NewServer() // after Setup
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		env := &agent.Env{RequestID: r.Header.Get("X-Request-Id")}
+		ctx, req := srv.Start(agent.NewContext(r.Context(), env), r, "/responses")
+		defer func() { req.End(http.StatusOK) }()
+		_ = ctx // serve with ctx: it carries the server span
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = handler
 }
 
 // Outgoing clients get the instrumented transport, so each call is a span

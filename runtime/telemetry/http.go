@@ -13,8 +13,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
@@ -33,53 +31,6 @@ const (
 // response (metadata.trace_id, or a final {"trace_id": …} stream frame).
 const ReturnTraceHeader = "x-mlflow-return-trace-id"
 
-// untraced are probe and scrape routes: tracing them would bury requests.
-var untraced = map[string]bool{"/metrics": true, "/health": true, "/ping": true, "/ready": true}
-
-func traced(r *http.Request) bool { return !untraced[r.URL.Path] }
-
-// Handler wraps the host's HTTP handler with the OpenTelemetry server
-// instrumentation (otelhttp): a server span per request continuing an
-// incoming W3C traceparent, the http.server.* metrics, and
-// agentrt.requests.inflight. /metrics, /health, /ready and /ping are not traced.
-// Build it after Setup; with OTEL_SDK_DISABLED it returns next unchanged.
-func Handler(next http.Handler) http.Handler {
-	_, noTraces := otel.GetTracerProvider().(tracenoop.TracerProvider)
-	_, noMetrics := otel.GetMeterProvider().(metricnoop.MeterProvider)
-	if noTraces && noMetrics {
-		return next // OTEL_SDK_DISABLED: not even the wrappers' allocations
-	}
-	inflight := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !traced(r) { // otelhttp passes filtered requests through to us
-			next.ServeHTTP(w, r)
-			return
-		}
-		in := instruments().inflight
-		in.Add(r.Context(), 1)
-		defer in.Add(context.WithoutCancel(r.Context()), -1)
-		next.ServeHTTP(w, r)
-	})
-	return otelhttp.NewHandler(inflight, "agentrt", otelhttp.WithFilter(traced))
-}
-
-// SetRoute names the request's server span and metrics after the matched
-// route template (e.g. "/responses"); routers call it once they know the
-// route. With gin: engine.Use(func(c *gin.Context) { telemetry.SetRoute(c.Request, c.FullPath()); c.Next() }).
-func SetRoute(r *http.Request, route string) {
-	if route == "" {
-		return
-	}
-	ctx := r.Context()
-	if l, ok := otelhttp.LabelerFromContext(ctx); ok {
-		l.Add(semconv.HTTPRoute(route))
-	}
-	span := trace.SpanFromContext(ctx)
-	if span.IsRecording() {
-		span.SetName(r.Method + " " + route)
-		span.SetAttributes(semconv.HTTPRoute(route))
-	}
-}
-
 // Transport returns base (http.DefaultTransport when nil) wrapped with the
 // otelhttp client instrumentation: a client span per call, the
 // http.client.* metrics, and the traceparent header on every outgoing
@@ -89,36 +40,30 @@ func Transport(base http.RoundTripper) http.RoundTripper {
 	return otelhttp.NewTransport(base)
 }
 
-// StartPredict starts the "predict" span around the agent call. It records
-// the request id and caller principal (from agent.EnvFrom(ctx)) on the
-// predict span and on the enclosing server span, and input when payload
+// StartPredict starts the "predict" span around the agent call, with the
+// caller's principal (from agent.EnvFrom(ctx)) and the input when payload
 // recording is on. End it with End.
 func StartPredict(ctx context.Context, stream bool, input any) (context.Context, trace.Span) {
-	server := trace.SpanFromContext(ctx)
-	if !server.IsRecording() && !server.SpanContext().IsValid() {
+	if parent := trace.SpanFromContext(ctx); !parent.IsRecording() && !parent.SpanContext().IsValid() {
 		if _, noop := otel.GetTracerProvider().(tracenoop.TracerProvider); noop {
-			return ctx, server // tracing disabled: no attributes to build
+			return ctx, parent // tracing disabled: nothing to build
 		}
 	}
+	ctx, span := tracer().Start(ctx, "predict")
+	if !span.IsRecording() {
+		return ctx, span
+	}
+	// One SetAttributes call: each call that outgrows the span's slice
+	// copies it. The request id is on the server span, the parent.
 	env := agent.EnvFrom(ctx)
-	// All attributes go in at start: SetAttributes later regrows the span's slice.
-	attrs := make([]attribute.KeyValue, 0, 6)
-	if env.RequestID != "" {
-		attrs = append(attrs, attribute.String(AttrRequestID, env.RequestID))
+	kv := make([]attribute.KeyValue, 0, 4)
+	if id := env.Caller.PrincipalID; id != "" {
+		kv = append(kv, attribute.String(AttrEndUserID, id))
 	}
-	if env.Caller.PrincipalID != "" {
-		attrs = append(attrs, attribute.String(AttrEndUserID, env.Caller.PrincipalID))
-	}
-	if server.IsRecording() {
-		server.SetAttributes(attrs...)
-	}
-	attrs = append(attrs,
-		attribute.Bool(AttrStream, stream),
-		attribute.Int(AttrToolsCount, len(env.Tools)),
-		attribute.Int(AttrSkippedCount, len(env.Skipped)),
-	)
-	ctx, span := tracer().Start(ctx, "predict", trace.WithAttributes(attrs...))
-	if input != nil && span.IsRecording() {
+	kv = append(kv, attribute.Bool(AttrStream, stream),
+		attribute.Int(AttrToolsCount, len(env.Tools)), attribute.Int(AttrSkippedCount, len(env.Skipped)))
+	span.SetAttributes(kv...)
+	if input != nil {
 		RecordPayload(span, AttrInput, input)
 	}
 	return ctx, span
@@ -213,9 +158,8 @@ func WantsTraceID(h http.Header) bool {
 // The globals can be replaced (tests call Setup repeatedly), so tracer and
 // instruments are cached per provider rather than once per process.
 type hostInstruments struct {
-	mp       metric.MeterProvider
-	inflight metric.Int64UpDownCounter
-	streams  metric.Int64UpDownCounter
+	mp      metric.MeterProvider
+	streams metric.Int64UpDownCounter
 }
 
 type cachedTracer struct {
@@ -247,8 +191,6 @@ func instruments() *hostInstruments {
 	i := &hostInstruments{mp: mp}
 	// Errors here mean an invalid name, a programming error; the SDK still
 	// returns a usable no-op instrument.
-	i.inflight, _ = m.Int64UpDownCounter("agentrt.requests.inflight",
-		metric.WithDescription("HTTP requests being served."), metric.WithUnit("{request}"))
 	i.streams, _ = m.Int64UpDownCounter("agentrt.streams.active",
 		metric.WithDescription("SSE response streams open."), metric.WithUnit("{stream}"))
 	instrCache.Store(i)

@@ -79,15 +79,37 @@ func assertNoSecrets(t *testing.T, spans tracetest.SpanStubs, secrets ...string)
 	}
 }
 
-// hostMux stands in for the gin engine: it names the route and runs a
-// predict span that calls upstream through the instrumented transport.
+// instrument stands in for the host's gin middleware: it starts the server
+// instrumentation with the route mux matched and ends it with the status.
+func instrument(mux *http.ServeMux) http.Handler {
+	srv := NewServer()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pattern := mux.Handler(r)
+		_, route, _ := strings.Cut(pattern, " ")
+		ctx := agent.NewContext(r.Context(), &agent.Env{RequestID: "req-123"})
+		ctx, q := srv.Start(ctx, r, route)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		mux.ServeHTTP(sw, r.WithContext(ctx))
+		q.End(sw.status)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
+func (w *statusWriter) Flush()               { w.ResponseWriter.(http.Flusher).Flush() }
+
+// hostMux stands in for the agent routes: /responses runs a predict span
+// that calls upstream through the instrumented transport.
 func hostMux(upstream string) *http.ServeMux {
 	client := &http.Client{Transport: Transport(nil)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /responses", func(w http.ResponseWriter, r *http.Request) {
-		SetRoute(r, "/responses")
-		env := &agent.Env{RequestID: "req-123", Caller: agent.Caller{Identity: agent.Identity{PrincipalID: "alice-id"}}}
-		ctx := agent.NewContext(r.Context(), env)
+		ctx := r.Context()
+		agent.EnvFrom(ctx).Caller.PrincipalID = "alice-id" // what identity resolution does
 		ctx, span := StartPredict(ctx, false, nil)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, upstream, nil)
 		req.Header.Set("Authorization", "Bearer dev-alice-token")
@@ -102,7 +124,6 @@ func hostMux(upstream string) *http.ServeMux {
 		w.WriteHeader(http.StatusOK)
 	})
 	mux.HandleFunc("POST /bad", func(w http.ResponseWriter, r *http.Request) {
-		SetRoute(r, "/bad")
 		http.Error(w, "no", http.StatusBadRequest)
 	})
 	return mux
@@ -116,7 +137,7 @@ func TestTraceparentInAndOut(t *testing.T) {
 		gotParent = r.Header.Get("traceparent")
 	}))
 	defer upstream.Close()
-	host := httptest.NewServer(Handler(hostMux(upstream.URL)))
+	host := httptest.NewServer(instrument(hostMux(upstream.URL)))
 	defer host.Close()
 
 	req, _ := http.NewRequest(http.MethodPost, host.URL+"/responses", strings.NewReader("{}"))
@@ -168,7 +189,7 @@ func TestUntracedRoutes(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", tel.MetricsHandler())
 	mux.HandleFunc("GET /health", func(http.ResponseWriter, *http.Request) {})
-	srv := httptest.NewServer(Handler(mux))
+	srv := httptest.NewServer(instrument(mux))
 	defer srv.Close()
 	for _, p := range []string{"/metrics", "/health"} {
 		resp, err := http.Get(srv.URL + p)
@@ -190,7 +211,7 @@ func TestUntracedRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := sample(fams, "agentrt_requests_inflight", nil); v != 0 {
+	if v, _ := sample(fams, "http_server_active_requests", nil); v != 0 {
 		t.Errorf("a scrape counted itself in flight: %v", v)
 	}
 	if _, ok := sample(fams, "http_server_request_duration_seconds", nil); ok {
@@ -251,7 +272,6 @@ func TestMetricsAfterMixedLoad(t *testing.T) {
 	mux := hostMux(upstream.URL)
 	streaming, release := make(chan struct{}), make(chan struct{})
 	mux.HandleFunc("POST /stream", func(w http.ResponseWriter, r *http.Request) {
-		SetRoute(r, "/stream")
 		done := StreamStarted(r.Context())
 		defer done()
 		w.WriteHeader(http.StatusOK)
@@ -259,7 +279,7 @@ func TestMetricsAfterMixedLoad(t *testing.T) {
 		close(streaming)
 		<-release
 	})
-	srv := httptest.NewServer(Handler(mux))
+	srv := httptest.NewServer(instrument(mux))
 	defer srv.Close()
 
 	post := func(path string) {
@@ -291,7 +311,7 @@ func TestMetricsAfterMixedLoad(t *testing.T) {
 		{"http_server_request_duration_seconds", map[string]string{"http_route": "/bad", "http_response_status_code": "400"}, 3},
 		{"http_client_request_duration_seconds", map[string]string{"http_request_method": "GET"}, 5},
 		{"agentrt_streams_active", nil, 1},
-		{"agentrt_requests_inflight", nil, 1}, // the open stream; scrapes are not counted
+		{"http_server_active_requests", nil, 1}, // the open stream; scrapes are not counted
 	}
 	for _, c := range checks {
 		if got, ok := sample(fams, c.name, c.labels); !ok || got != c.want {
@@ -302,7 +322,7 @@ func TestMetricsAfterMixedLoad(t *testing.T) {
 	close(release)
 	<-streamDone
 	fams = scrape(t, tel.MetricsHandler())
-	for _, name := range []string{"agentrt_streams_active", "agentrt_requests_inflight"} {
+	for _, name := range []string{"agentrt_streams_active", "http_server_active_requests"} {
 		if got, _ := sample(fams, name, nil); got != 0 {
 			t.Errorf("%s = %v after the stream ended", name, got)
 		}

@@ -116,8 +116,12 @@ func TestAssistantTraceAliceAndBob(t *testing.T) {
 				}
 				principal := attrs(one(t, spans, "identity.resolve"))["enduser.id"]
 				predict := one(t, spans, "predict")
-				if principal == "" || attrs(predict)["enduser.id"] != principal {
-					t.Errorf("enduser.id %q on identity.resolve, %q on predict", principal, attrs(predict)["enduser.id"])
+				if principal == "" || attrs(predict)["enduser.id"] != principal || attrs(server)["enduser.id"] != principal {
+					t.Errorf("enduser.id %q on identity.resolve, %q on predict, %q on the server span",
+						principal, attrs(predict)["enduser.id"], attrs(server)["enduser.id"])
+				}
+				if n := len(server.Attributes); n > 8 {
+					t.Errorf("server span has %d attributes, want at most 8 (cost): %v", n, attrs(server))
 				}
 
 				// Tool preparation: probes are outgoing HTTP under tools.prepare;

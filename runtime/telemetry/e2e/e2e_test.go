@@ -22,6 +22,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -261,10 +262,14 @@ func TestTraceTreeAndPropagation(t *testing.T) {
 	}
 	reqID := resp.Header.Get("X-Request-Id")
 	sa, pa := attrs(server), attrs(predict)
-	if sa["http.route"] != "/responses" || sa["http.response.status_code"] != "200" || sa[telemetry.AttrRequestID] != reqID {
+	if sa["http.route"] != "/responses" || sa["http.response.status_code"] != "200" || sa[telemetry.AttrRequestID] != reqID ||
+		sa["http.request.method"] != "POST" || sa["url.path"] != "/responses" || sa["url.scheme"] != "http" || sa["user_agent.original"] == "" {
 		t.Errorf("server span attributes %v (request id %q)", sa, reqID)
 	}
-	if pa[telemetry.AttrRequestID] != reqID || pa[telemetry.AttrStream] != "false" {
+	if len(sa) > 8 {
+		t.Errorf("server span has %d attributes, want at most 8 (cost): %v", len(sa), sa)
+	}
+	if pa[telemetry.AttrStream] != "false" {
 		t.Errorf("predict attributes %v", pa)
 	}
 	if _, ok := pa[telemetry.AttrInput]; ok {
@@ -442,7 +447,7 @@ func TestMetricsAfterMixedLoad(t *testing.T) {
 		{"400s on /responses", value(after, dur, route("/responses", "400")) - b400, 4},
 		{"streams on /v1/responses", value(after, dur, route("/v1/responses", "200")) - bStream, 2},
 		{"streams still open", value(after, "agentrt_streams_active", nil), 0},
-		{"requests in flight", value(after, "agentrt_requests_inflight", nil), 0},
+		{"requests in flight", value(after, "http_server_active_requests", nil), 0},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -483,4 +488,41 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+type panicAgent struct{}
+
+func (panicAgent) Predict(context.Context, *agent.Request) (*agent.Response, error) {
+	panic("agent bug")
+}
+
+// TestFailedRequestSpans: a request that no route matches and one whose
+// agent panics still get one server span each, with the id the response
+// carries; the 500 marks the span failed.
+func TestFailedRequestSpans(t *testing.T) {
+	mem.Reset()
+	srv := startHost(t, runtime.Options{Agent: panicAgent{}, AgentName: "panics"})
+
+	resp, _ := do(t, srv, post{path: "/nowhere", body: `{}`})
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("status %d, want 404", resp.StatusCode)
+	}
+	notFound := one(t, mem.GetSpans(), "POST")
+	na := attrs(notFound)
+	if na["url.path"] != "/nowhere" || na["http.response.status_code"] != "404" || na["http.route"] != "" ||
+		na[telemetry.AttrRequestID] != resp.Header.Get("X-Request-Id") || notFound.Status.Code == codes.Error {
+		t.Errorf("404 span %v status %v (X-Request-Id %q)", na, notFound.Status, resp.Header.Get("X-Request-Id"))
+	}
+
+	mem.Reset()
+	resp, _ = do(t, srv, post{path: "/responses", body: `{"input":"hi"}`})
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", resp.StatusCode)
+	}
+	failed := one(t, mem.GetSpans(), "POST /responses")
+	fa := attrs(failed)
+	if fa["http.response.status_code"] != "500" || fa["error.type"] != "500" || failed.Status.Code != codes.Error ||
+		fa[telemetry.AttrRequestID] != resp.Header.Get("X-Request-Id") {
+		t.Errorf("500 span %v status %v", fa, failed.Status)
+	}
 }
