@@ -26,6 +26,10 @@ type Env struct {
 	Skipped []SkippedTool // tools dropped for this caller, with reasons
 
 	Dev bool // the host runs with --dev
+	// TracePayloads says the host records request input and tool arguments
+	// and results in spans (serve --trace-payloads); off by default, since
+	// they may hold personal data.
+	TracePayloads bool
 }
 
 // Identity describes a principal without any credential.

@@ -229,9 +229,16 @@ func (l *Loop) callTool(ctx context.Context, byName map[string]agent.Tool, c ope
 		attribute.String("gen_ai.operation.name", "execute_tool"),
 		attribute.String("gen_ai.tool.name", name),
 		attribute.String("gen_ai.tool.call.id", c.ID)))
+	payloads := span.IsRecording() && agent.EnvFrom(ctx).TracePayloads
+	if payloads { // opt-in attributes of the GenAI conventions
+		span.SetAttributes(attribute.String("gen_ai.tool.call.arguments", clip(c.Function.Arguments)))
+	}
 	start := time.Now()
 	var err error
 	defer func() {
+		if payloads {
+			span.SetAttributes(attribute.String("gen_ai.tool.call.result", clip(output)))
+		}
 		attrs := []attribute.KeyValue{attribute.String("tool", name)}
 		if err != nil {
 			kind := string(tools.Classify(err))
@@ -276,6 +283,17 @@ func ErrorOutput(err error) string {
 		return "Error: the tool timed out: " + err.Error()
 	}
 	return "Error: " + err.Error()
+}
+
+// maxPayload bounds a recorded argument or result; backends reject or cut
+// huge attributes anyway.
+const maxPayload = 8 << 10
+
+func clip(s string) string {
+	if len(s) <= maxPayload {
+		return s
+	}
+	return truncate(s, maxPayload)
 }
 
 func truncate(s string, n int) string {

@@ -194,7 +194,7 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 // telemetry, its server span and metrics, named after the matched route.
 func (s *Server) begin(c *gin.Context) {
 	r := c.Request
-	env := &agent.Env{RequestID: requestID(r.Header.Get("X-Request-Id")), Dev: s.dev}
+	env := &agent.Env{RequestID: requestID(r.Header.Get("X-Request-Id")), Dev: s.dev, TracePayloads: telemetry.PayloadsEnabled()}
 	c.Writer.Header().Set("X-Request-Id", env.RequestID)
 	ctx, q := s.tel.Start(agent.NewContext(r.Context(), env), r, c.FullPath())
 	c.Request = r.WithContext(ctx)

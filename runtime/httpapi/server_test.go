@@ -22,6 +22,7 @@ import (
 	"github.com/agentrt/agentrt/examples/echo"
 	"github.com/agentrt/agentrt/runtime/httpapi"
 	"github.com/agentrt/agentrt/runtime/httperr"
+	"github.com/agentrt/agentrt/runtime/telemetry"
 )
 
 func quietLogger() *slog.Logger {
@@ -341,6 +342,32 @@ func TestRequestIDEchoedAndInEnv(t *testing.T) {
 	resp.Body.Close()
 	if resp.Header.Get("X-Request-Id") != "abc-123" || seen.Load() != "abc-123" {
 		t.Errorf("header %q, env %v", resp.Header.Get("X-Request-Id"), seen.Load())
+	}
+}
+
+// TestEnvCarriesPayloadSwitch: the telemetry payload switch reaches the
+// agent's Env, where agent/loop reads it for tool arguments.
+func TestEnvCarriesPayloadSwitch(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		tel, err := telemetry.Setup(context.Background(), telemetry.Options{RecordPayloads: on, Getenv: func(string) string { return "" }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen atomic.Bool
+		a := agentFunc(func(ctx context.Context, req *agent.Request) (*agent.Response, error) {
+			seen.Store(agent.EnvFrom(ctx).TracePayloads)
+			return &agent.Response{Output: []agent.Item{agent.TextOutputItem("ok", "")}}, nil
+		})
+		ts := newServer(t, httpapi.Options{Agent: a})
+		resp, err := http.Post(ts.URL+"/responses", "application/json", strings.NewReader(`{"input":"x"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		_ = tel.Shutdown(context.Background())
+		if seen.Load() != on {
+			t.Errorf("payload recording %v: Env.TracePayloads = %v", on, seen.Load())
+		}
 	}
 }
 
