@@ -1,7 +1,6 @@
 package credentials_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,31 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentrt/agentrt/agent"
-	"github.com/agentrt/agentrt/runtime/credentials"
 	"github.com/databricks/databricks-sdk-go"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/syncbuf"
+	"github.com/agentrt/agentrt/runtime/credentials"
 )
 
 func envMap(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
-// syncBuffer is a log sink safe for the refresh goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestSystemSourcePrecedence(t *testing.T) {
@@ -251,7 +234,7 @@ func TestSystemBadTokenFile(t *testing.T) {
 
 func TestSystemPassthroughOverrideWarning(t *testing.T) {
 	f := newFakeWorkspace(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{
 		Host: f.URL, Lookup: envMap(map[string]string{"DATABRICKS_TOKEN": "pat-sp"}),
 		Passthrough: []agent.Resource{{Type: agent.GenieSpace, Name: "s1"}},

@@ -1,7 +1,6 @@
 package identity_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,13 +12,15 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/databricks/databricks-sdk-go/service/sql"
+
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/devworkspace"
+	"github.com/agentrt/agentrt/internal/syncbuf"
 	"github.com/agentrt/agentrt/runtime/credentials"
 	"github.com/agentrt/agentrt/runtime/devmode"
 	"github.com/agentrt/agentrt/runtime/httpapi"
 	"github.com/agentrt/agentrt/runtime/identity"
-	"github.com/databricks/databricks-sdk-go/service/sql"
 )
 
 // whoAgent calls the workspace with both clients and answers with the
@@ -226,7 +227,7 @@ func TestScopeRefusalNeverArrives(t *testing.T) {
 
 // Tokens never appear in logs, errors or responses.
 func TestNoTokensInLogsOrErrors(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s := newDevStack(t, agent.Manifest{UserAPIScopes: []string{"dashboards.genie"}}, &logs)
 	var texts []string
 	for _, h := range []map[string]string{
@@ -265,22 +266,4 @@ func TestNoTokensInLogsOrErrors(t *testing.T) {
 			}
 		}
 	}
-}
-
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentrt/agentrt/agent"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/agentrt/agentrt/agent"
 )
 
 // BenchmarkRequestPath measures what telemetry adds to one request: the

@@ -12,10 +12,12 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentrt/agentrt/internal/syncbuf"
 )
 
 func TestConsoleTree(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(NewConsoleProcessor(&buf)))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	tr := tp.Tracer("test")
@@ -69,7 +71,7 @@ func TestConsoleTree(t *testing.T) {
 }
 
 func TestConsoleConcurrentTraces(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(NewConsoleProcessor(&buf)))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	tr := tp.Tracer("test")
@@ -103,7 +105,7 @@ func TestConsoleConcurrentTraces(t *testing.T) {
 }
 
 func TestConsoleBoundsOrphans(t *testing.T) {
-	p := NewConsoleProcessor(&syncBuffer{})
+	p := NewConsoleProcessor(&syncbuf.Buffer{})
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	tr := tp.Tracer("test")

@@ -7,8 +7,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/agentrt/agentrt/agent"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentrt/agentrt/agent"
 )
 
 // LogOptions configures NewLogger.

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentrt/agentrt/agent"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/syncbuf"
 )
 
 func TestLoggerCorrelation(t *testing.T) {
@@ -21,7 +23,7 @@ func TestLoggerCorrelation(t *testing.T) {
 	traceID, spanID := span.SpanContext().TraceID().String(), span.SpanContext().SpanID().String()
 
 	t.Run("json", func(t *testing.T) {
-		var buf syncBuffer
+		var buf syncbuf.Buffer
 		log := NewLogger(LogOptions{Writer: &buf}).With("component", "test")
 		log.InfoContext(ctx, "tool skipped", "tool", "genie")
 		log.Info("no request context")
@@ -47,7 +49,7 @@ func TestLoggerCorrelation(t *testing.T) {
 		}
 	})
 	t.Run("dev text", func(t *testing.T) {
-		var buf syncBuffer
+		var buf syncbuf.Buffer
 		NewLogger(LogOptions{Dev: true, Writer: &buf, Level: slog.LevelDebug}).DebugContext(ctx, "hello")
 		out := buf.String()
 		for _, want := range []string{"level=DEBUG", "msg=hello", "request_id=req-9", "trace_id=" + traceID} {
@@ -60,7 +62,7 @@ func TestLoggerCorrelation(t *testing.T) {
 		}
 	})
 	t.Run("level filters", func(t *testing.T) {
-		var buf syncBuffer
+		var buf syncbuf.Buffer
 		NewLogger(LogOptions{Writer: &buf, Level: slog.LevelWarn}).InfoContext(ctx, "quiet")
 		if buf.String() != "" {
 			t.Errorf("info logged at warn level: %q", buf.String())

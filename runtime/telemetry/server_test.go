@@ -9,9 +9,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/agentrt/agentrt/agent"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentrt/agentrt/agent"
 )
 
 // serve runs one request through s the way the host's middleware does:

@@ -2,14 +2,12 @@ package telemetry
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/agentrt/agentrt/agent"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -17,6 +15,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/runtime/telemetry/telemetrytest"
 )
 
 const (
@@ -45,38 +46,6 @@ func spanNamed(t *testing.T, spans tracetest.SpanStubs, name string) tracetest.S
 	}
 	t.Fatalf("no span %q among %v", name, names)
 	return tracetest.SpanStub{}
-}
-
-// AssertNoSecrets fails if any secret appears in a span's name, attributes,
-// events, links or status.
-func assertNoSecrets(t *testing.T, spans tracetest.SpanStubs, secrets ...string) {
-	t.Helper()
-	for _, s := range spans {
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s %s ", s.Name, s.Status.Description)
-		for _, kv := range s.Attributes {
-			fmt.Fprintf(&b, "%s=%s ", kv.Key, kv.Value.Emit())
-		}
-		for _, e := range s.Events {
-			fmt.Fprintf(&b, "%s ", e.Name)
-			for _, kv := range e.Attributes {
-				fmt.Fprintf(&b, "%s=%s ", kv.Key, kv.Value.Emit())
-			}
-		}
-		for _, l := range s.Links {
-			for _, kv := range l.Attributes {
-				fmt.Fprintf(&b, "%s=%s ", kv.Key, kv.Value.Emit())
-			}
-		}
-		for _, kv := range s.Resource.Attributes() {
-			fmt.Fprintf(&b, "%s=%s ", kv.Key, kv.Value.Emit())
-		}
-		for _, sec := range secrets {
-			if sec != "" && strings.Contains(b.String(), sec) {
-				t.Errorf("span %q leaks a secret: %s", s.Name, b.String())
-			}
-		}
-	}
 }
 
 // instrument stands in for the host's gin middleware: it starts the server
@@ -180,7 +149,7 @@ func TestTraceparentInAndOut(t *testing.T) {
 	if gotParent != want {
 		t.Errorf("outgoing traceparent %q, want %q", gotParent, want)
 	}
-	assertNoSecrets(t, spans, "dev-alice-token")
+	telemetrytest.AssertNoSecrets(t, spans, "dev-alice-token")
 }
 
 func TestUntracedRoutes(t *testing.T) {

@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -22,6 +21,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/agentrt/agentrt/internal/syncbuf"
 )
 
 // otelVars are cleared for every test so the developer's shell cannot leak in.
@@ -224,7 +225,7 @@ func TestSamplerFromEnv(t *testing.T) {
 
 func TestDevTreeGoesToConsoleWriter(t *testing.T) {
 	cleanEnv(t, nil)
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	tel, err := Setup(context.Background(), Options{Dev: true, ConsoleWriter: &buf})
 	if err != nil {
 		t.Fatal(err)
@@ -238,23 +239,6 @@ func TestDevTreeGoesToConsoleWriter(t *testing.T) {
 	if !strings.Contains(out, "POST /responses") || !strings.Contains(out, "└─ predict") {
 		t.Errorf("console output:\n%s", out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type traceCollector struct {
@@ -356,7 +340,7 @@ func TestExportErrorsAreLogged(t *testing.T) {
 	}))
 	defer srv.Close()
 	cleanEnv(t, map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL})
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	tel, err := Setup(context.Background(), Options{Getenv: func(string) string { return "" },
 		Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/agentrt/agentrt/runtime"
 	"github.com/agentrt/agentrt/runtime/devmode"
 	"github.com/agentrt/agentrt/runtime/telemetry"
+	"github.com/agentrt/agentrt/runtime/telemetry/telemetrytest"
 	"github.com/agentrt/agentrt/runtime/workspace"
 )
 
@@ -187,7 +188,7 @@ func TestAssistantTraceAliceAndBob(t *testing.T) {
 				for _, tok := range dev.Users() {
 					secrets = append(secrets, tok)
 				}
-				assertNoSecrets(t, spans, secrets...)
+				telemetrytest.AssertNoSecrets(t, spans, secrets...)
 				tree := console.String()
 				for _, sec := range secrets {
 					if strings.Contains(tree, sec) {

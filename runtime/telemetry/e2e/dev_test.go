@@ -16,6 +16,7 @@ import (
 	"github.com/agentrt/agentrt/runtime"
 	"github.com/agentrt/agentrt/runtime/devmode"
 	"github.com/agentrt/agentrt/runtime/telemetry"
+	"github.com/agentrt/agentrt/runtime/telemetry/telemetrytest"
 	"github.com/agentrt/agentrt/runtime/workspace"
 )
 
@@ -145,7 +146,7 @@ func TestDevWorkspaceTrace(t *testing.T) {
 			for _, tok := range users {
 				secrets = append(secrets, tok)
 			}
-			assertNoSecrets(t, spans, append(secrets, sniff.seen()...)...)
+			telemetrytest.AssertNoSecrets(t, spans, append(secrets, sniff.seen()...)...)
 
 			tree := console.String()
 			t.Logf("dev console:\n%s", tree)

@@ -28,8 +28,10 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/echo"
+	"github.com/agentrt/agentrt/internal/syncbuf"
 	"github.com/agentrt/agentrt/runtime"
 	"github.com/agentrt/agentrt/runtime/telemetry"
+	"github.com/agentrt/agentrt/runtime/telemetry/telemetrytest"
 )
 
 // One telemetry setup per test binary: libraries bind their instruments to
@@ -37,10 +39,10 @@ import (
 var (
 	tel     *telemetry.Telemetry
 	mem     = tracetest.NewInMemoryExporter()
-	console = &syncBuffer{} // the dev span tree, as `serve --dev` prints it
+	console = &syncbuf.Buffer{} // the dev span tree, as `serve --dev` prints it
 	// defaultLog receives slog.Default's lines (libraries log there), as
 	// cmd/serve installs telemetry.NewLogger as the default.
-	defaultLog = &syncBuffer{}
+	defaultLog = &syncbuf.Buffer{}
 )
 
 func TestMain(m *testing.M) {
@@ -175,45 +177,6 @@ func one(t *testing.T, spans tracetest.SpanStubs, name string) tracetest.SpanStu
 	return got[0]
 }
 
-// spanText is everything a span carries that an exporter would send.
-func spanText(s tracetest.SpanStub) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%s|", s.Name, s.Status.Description)
-	for _, kv := range s.Attributes {
-		fmt.Fprintf(&b, "%s=%s|", kv.Key, kv.Value.Emit())
-	}
-	for _, e := range s.Events {
-		fmt.Fprintf(&b, "%s|", e.Name)
-		for _, kv := range e.Attributes {
-			fmt.Fprintf(&b, "%s=%s|", kv.Key, kv.Value.Emit())
-		}
-	}
-	for _, l := range s.Links {
-		for _, kv := range l.Attributes {
-			fmt.Fprintf(&b, "%s=%s|", kv.Key, kv.Value.Emit())
-		}
-	}
-	for _, kv := range s.Resource.Attributes() {
-		fmt.Fprintf(&b, "%s=%s|", kv.Key, kv.Value.Emit())
-	}
-	return b.String()
-}
-
-func assertNoSecrets(t *testing.T, spans tracetest.SpanStubs, secrets ...string) {
-	t.Helper()
-	if len(spans) == 0 {
-		t.Fatal("no spans to search")
-	}
-	for _, s := range spans {
-		txt := spanText(s)
-		for _, sec := range secrets {
-			if sec != "" && strings.Contains(txt, sec) {
-				t.Errorf("span %q carries a secret %q", s.Name, sec)
-			}
-		}
-	}
-}
-
 func TestTraceTreeAndPropagation(t *testing.T) {
 	mem.Reset()
 	var gotTraceparent string
@@ -222,7 +185,7 @@ func TestTraceTreeAndPropagation(t *testing.T) {
 		_, _ = io.WriteString(w, "hi")
 	}))
 	defer upstream.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	a := &callerAgent{upstream: upstream.URL, client: &http.Client{Transport: telemetry.Transport(nil)},
 		log: telemetry.NewLogger(telemetry.LogOptions{Writer: &logs})}
 	srv := startHost(t, runtime.Options{Agent: a, AgentName: "caller"})
@@ -278,7 +241,7 @@ func TestTraceTreeAndPropagation(t *testing.T) {
 	if want := "00-" + incomingTraceID + "-" + client.SpanContext.SpanID().String() + "-01"; gotTraceparent != want {
 		t.Errorf("upstream got traceparent %q, want %q", gotTraceparent, want)
 	}
-	assertNoSecrets(t, spans, append(devSecrets, "Bearer")...)
+	telemetrytest.AssertNoSecrets(t, spans, append(devSecrets, "Bearer")...)
 
 	// The agent's log line carries the request and trace ids.
 	var line map[string]any
@@ -465,29 +428,6 @@ func TestMetricsAfterMixedLoad(t *testing.T) {
 	if _, ok := after["target_info"]; !ok {
 		t.Error("no target_info (resource) series")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type panicAgent struct{}
