@@ -18,6 +18,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/runtime/httpapi"
+	"github.com/agentrt/agentrt/runtime/httperr"
 	"github.com/agentrt/agentrt/runtime/telemetry"
 	"github.com/agentrt/agentrt/tools"
 )
@@ -155,10 +156,22 @@ func EffectiveManifest(a agent.Agent, m agent.Manifest) agent.Manifest {
 }
 
 // toolsPreparer prepares set for the request's caller, filling env.Tools
-// and env.Skipped.
+// and env.Skipped. A credential the workspace rejects while tools are
+// prepared (it expired or was revoked since it was verified) is a 401; a
+// required tool that is unavailable is a 503.
 func toolsPreparer(set *tools.Set) Preparer {
 	return PreparerFunc(func(ctx context.Context, _ *http.Request, env *agent.Env) (context.Context, error) {
-		return ctx, set.Prepare(ctx, env)
+		err := set.Prepare(ctx, env)
+		var pe *tools.PrepareError
+		switch {
+		case err == nil:
+			return ctx, nil
+		case errors.As(err, &pe) && pe.Binding == tools.User && tools.Classify(pe.Err) == tools.ReasonUnauthenticated:
+			return ctx, httperr.Unauthenticated("the workspace rejected the caller's credential (expired or revoked)")
+		case errors.As(err, &pe):
+			return ctx, httperr.Unavailable(fmt.Sprintf("required tool %q is unavailable", pe.Tool), 1)
+		}
+		return ctx, err
 	})
 }
 

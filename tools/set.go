@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/ttlcache"
 )
 
 const instrumentation = "github.com/agentrt/agentrt/tools"
@@ -33,8 +34,13 @@ type SetOptions struct {
 	ProbeTimeout time.Duration
 	// CacheTTL keeps a probe's outcome (tools or permission skip) per
 	// principal, binding and provider for this long. Zero means 30s; a
-	// negative value disables the cache. Other failures are never cached.
+	// negative value disables the cache.
 	CacheTTL time.Duration
+	// FailureTTL keeps other probe failures (the service is down, the probe
+	// timed out) for this long, so an outage costs one probe per tool and
+	// principal rather than one per request. Zero means 5s; a negative value
+	// disables it. A rejected caller credential is never cached.
+	FailureTTL time.Duration
 	// Logger receives one line per skip. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -44,10 +50,7 @@ type SetOptions struct {
 type Set struct {
 	opts    SetOptions
 	entries []entry
-
-	mu       sync.Mutex
-	cache    map[cacheKey]cached
-	inflight map[cacheKey]*flight
+	cache   *ttlcache.Cache[cacheKey, []agent.Tool]
 }
 
 type entry struct {
@@ -65,7 +68,10 @@ func NewSet(opts SetOptions) *Set {
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = 30 * time.Second
 	}
-	return &Set{opts: opts, cache: map[cacheKey]cached{}, inflight: map[cacheKey]*flight{}}
+	if opts.FailureTTL == 0 {
+		opts.FailureTTL = 5 * time.Second
+	}
+	return &Set{opts: opts, cache: ttlcache.New[cacheKey, []agent.Tool](maxCached)}
 }
 
 // Add appends a provider. It panics on a nil provider or a missing binding:
@@ -102,16 +108,6 @@ type cacheKey struct {
 	client    *databricks.WorkspaceClient
 }
 
-type cached struct {
-	res     result
-	expires time.Time
-}
-
-type flight struct {
-	done chan struct{}
-	res  result
-}
-
 // result is the outcome of preparing one provider.
 type result struct {
 	tools []agent.Tool
@@ -119,7 +115,9 @@ type result struct {
 }
 
 // Prepare prepares every provider for the request described by env, in
-// parallel, and sets env.Tools and env.Skipped. It fails only when a
+// parallel, and sets env.Tools and env.Skipped. It fails when the workspace
+// rejects the caller's credential for a user-bound provider (the request
+// must not go on as if the caller had merely lacked a permission), or when a
 // provider with the Fail policy could not be prepared for a reason other
 // than permissions; the error is a *PrepareError.
 func (s *Set) Prepare(ctx context.Context, env *agent.Env) error {
@@ -167,7 +165,8 @@ func (s *Set) Prepare(ctx context.Context, env *agent.Env) error {
 			continue
 		}
 		reason := Classify(r.err)
-		if !IsPermission(r.err) && reason != ReasonNoClient && e.opts.OnError == Fail {
+		if (reason == ReasonUnauthenticated && e.opts.Binding == User) ||
+			(!IsPermission(r.err) && reason != ReasonNoClient && e.opts.OnError == Fail) {
 			inst.prepared.Add(ctx, 1, metric.WithAttributes(attribute.String("tool", e.name), attribute.String("outcome", "failed")))
 			if failed == nil {
 				failed = &PrepareError{Tool: e.name, Binding: e.opts.Binding, Err: r.err}
@@ -200,13 +199,15 @@ func (s *Set) reportSkip(ctx context.Context, log *slog.Logger, span trace.Span,
 }
 
 // prepareOne prepares provider i, through the cache when the outcome can be
-// keyed by principal.
+// keyed by principal: the verified principal for user-bound providers (an
+// anonymous caller's outcomes are never shared), one system identity for
+// system-bound ones.
 func (s *Set) prepareOne(ctx context.Context, env *agent.Env, i int) result {
 	e := s.entries[i]
 	w := env.User
 	principal := env.Caller.PrincipalID
 	if e.opts.Binding == System {
-		w, principal = env.System, "" // one system identity for every caller
+		w, principal = env.System, ""
 	}
 	if w == nil {
 		return result{err: ErrNoClient}
@@ -215,84 +216,29 @@ func (s *Set) prepareOne(ctx context.Context, env *agent.Env, i int) result {
 		return probe(ctx, e.provider, w)
 	}
 	key := cacheKey{principal: principal, binding: e.opts.Binding, index: i, client: w}
-	now := time.Now()
-	s.mu.Lock()
-	if c, ok := s.cache[key]; ok && now.Before(c.expires) {
-		s.mu.Unlock()
-		return c.res
-	}
-	if f, ok := s.inflight[key]; ok {
-		s.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.res
-		case <-ctx.Done():
-			return result{err: ctx.Err()}
-		}
-	}
-	f := &flight{done: make(chan struct{})}
-	s.inflight[key] = f
-	s.mu.Unlock()
+	tools, err := s.cache.Do(ctx, key, func(fctx context.Context) ([]agent.Tool, time.Duration, error) {
+		// The probe outlives a waiter that gives up, but not its own deadline.
+		fctx, cancel := context.WithTimeout(fctx, s.opts.ProbeTimeout)
+		defer cancel()
+		r := probe(fctx, e.provider, w)
+		return r.tools, s.ttlFor(r.err), r.err
+	})
+	return result{tools: tools, err: err}
+}
 
-	f.res = probe(ctx, e.provider, w)
-
-	s.mu.Lock()
-	delete(s.inflight, key)
-	if f.res.err == nil || IsPermission(f.res.err) {
-		s.cache[key] = cached{res: f.res, expires: time.Now().Add(s.opts.CacheTTL)}
-		if len(s.cache) > maxCached {
-			s.evictLocked(time.Now())
-		}
+// ttlFor says how long an outcome is kept.
+func (s *Set) ttlFor(err error) time.Duration {
+	switch {
+	case err == nil || (IsPermission(err) && Classify(err) != ReasonUnauthenticated):
+		return s.opts.CacheTTL
+	case Classify(err) == ReasonUnauthenticated || errors.Is(err, context.Canceled):
+		return 0
 	}
-	s.mu.Unlock()
-	close(f.done)
-	return f.res
+	return s.opts.FailureTTL
 }
 
 // maxCached bounds the probe cache; past it, inserts evict.
 const maxCached = 4096
-
-// evictLocked drops expired outcomes and, if that is not enough, arbitrary
-// ones down to 90% of the cap, so a sweep runs once per many inserts even
-// when more callers are live than the cache holds. An evicted outcome only
-// costs one probe.
-func (s *Set) evictLocked(now time.Time) {
-	for k, c := range s.cache {
-		if !now.Before(c.expires) {
-			delete(s.cache, k)
-		}
-	}
-	for k := range s.cache {
-		if len(s.cache) < maxCached*9/10 {
-			break
-		}
-		delete(s.cache, k)
-	}
-}
-
-// Ensure prepares s for the request in ctx unless the host already did
-// (env.Tools is set once a set has been prepared), and returns the env. It
-// lets an agent that declares its tools run under a host that does not
-// prepare them itself.
-func (s *Set) Ensure(ctx context.Context) (*agent.Env, error) {
-	env := agent.EnvFrom(ctx)
-	if env.Tools != nil || env.Skipped != nil {
-		return env, nil
-	}
-	return env, s.Prepare(ctx, env)
-}
-
-// Forget drops cached probe outcomes for principal ("" forgets the system
-// identity's), e.g. after its permissions changed.
-func (s *Set) Forget(principal string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k := range s.cache {
-		if k.principal == principal {
-			delete(s.cache, k)
-		}
-	}
-}
 
 func probe(ctx context.Context, p Provider, w *databricks.WorkspaceClient) (r result) {
 	defer func() {

@@ -88,7 +88,7 @@ func TestPrepareOutcomes(t *testing.T) {
 	}{
 		{"ok", nil, tools.Skip, "p", "", false},
 		{"permission skips even with Fail", errDenied, tools.Fail, "", "permission_denied", false},
-		{"unauthenticated skips", errUnauth, tools.Fail, "", "unauthenticated", false},
+		{"caller unauthenticated fails even with Skip", errUnauth, tools.Skip, "", "", true},
 		{"other error skips with Skip", errDown, tools.Skip, "", "error", false},
 		{"other error fails with Fail", errDown, tools.Fail, "", "", true},
 		{"wrapped permission skips", fmt.Errorf("probe: %w", errDenied), tools.Skip, "", "permission_denied", false},
@@ -101,7 +101,7 @@ func TestPrepareOutcomes(t *testing.T) {
 			err := s.Prepare(context.Background(), e)
 			if tc.fails {
 				var pe *tools.PrepareError
-				if !errors.As(err, &pe) || pe.Tool != "p" || !errors.Is(err, errDown) {
+				if !errors.As(err, &pe) || pe.Tool != "p" || !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want *PrepareError wrapping the probe error", err)
 				}
 				return
@@ -192,8 +192,8 @@ func TestPrepareCache(t *testing.T) {
 	if ok.calls.Load() != 1 || denied.calls.Load() != 1 {
 		t.Errorf("probes: ok %d denied %d, want 1 each (cached)", ok.calls.Load(), denied.calls.Load())
 	}
-	if down.calls.Load() != 3 {
-		t.Errorf("transient failure probed %d times, want 3 (never cached)", down.calls.Load())
+	if down.calls.Load() != 1 {
+		t.Errorf("transient failure probed %d times, want 1 (kept for FailureTTL)", down.calls.Load())
 	}
 	bob := env(t, "bob")
 	bob.User = alice.User
@@ -203,20 +203,63 @@ func TestPrepareCache(t *testing.T) {
 	if ok.calls.Load() != 2 {
 		t.Errorf("another principal must be probed: %d", ok.calls.Load())
 	}
-	set.Forget("alice")
-	if err := set.Prepare(context.Background(), alice); err != nil {
-		t.Fatal(err)
-	}
-	if ok.calls.Load() != 3 {
-		t.Errorf("Forget did not drop the cache: %d", ok.calls.Load())
-	}
 	// No principal: never cached.
 	anon := env(t, "")
 	for range 2 {
 		_ = set.Prepare(context.Background(), anon)
 	}
-	if ok.calls.Load() != 5 {
-		t.Errorf("anonymous probes: %d, want 5", ok.calls.Load())
+	if ok.calls.Load() != 4 {
+		t.Errorf("anonymous probes: %d, want 4", ok.calls.Load())
+	}
+}
+
+// A rejected caller credential is never cached or turned into a skip: each
+// request with it fails, and a system-bound provider's 401 (the agent's own
+// credential) stays a skip.
+func TestPrepareUnauthenticated(t *testing.T) {
+	u := &fake{name: "u", err: errUnauth}
+	sys := &fake{name: "s", err: errUnauth}
+	set := tools.NewSet(tools.SetOptions{CacheTTL: time.Hour}).
+		Add(u, tools.Options{Binding: tools.User}).
+		Add(sys, tools.Options{Binding: tools.System})
+	for range 2 {
+		e := env(t, "alice")
+		err := set.Prepare(context.Background(), e)
+		var pe *tools.PrepareError
+		if !errors.As(err, &pe) || pe.Binding != tools.User || !errors.Is(err, databricks.ErrUnauthenticated) {
+			t.Fatalf("err = %v, want a user-bound *PrepareError that is ErrUnauthenticated", err)
+		}
+	}
+	if u.calls.Load() != 2 {
+		t.Errorf("user probe ran %d times, want 2 (a 401 is never cached)", u.calls.Load())
+	}
+	set2 := tools.NewSet(tools.SetOptions{}).Add(sys, tools.Options{Binding: tools.System})
+	e := env(t, "alice")
+	if err := set2.Prepare(context.Background(), e); err != nil || len(e.Skipped) != 1 {
+		t.Fatalf("system 401: err %v skipped %+v, want a skip", err, e.Skipped)
+	}
+}
+
+// A waiter that gives up does not fail the others waiting on the same probe.
+func TestPrepareWaiterCancel(t *testing.T) {
+	f := &fake{name: "f", block: make(chan struct{})}
+	set := tools.NewSet(tools.SetOptions{}).Add(f, tools.Options{Binding: tools.User})
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan struct{})
+	e1 := env(t, "alice")
+	go func() { _ = set.Prepare(ctx, e1); close(first) }()
+	for f.calls.Load() == 0 {
+		time.Sleep(time.Millisecond) // until the probe is in flight
+	}
+	cancel()
+	<-first
+	e := &agent.Env{Caller: e1.Caller, User: e1.User}
+	done := make(chan struct{})
+	go func() { _ = set.Prepare(context.Background(), e); close(done) }()
+	close(f.block)
+	<-done
+	if names(e.Tools) != "f" || f.calls.Load() != 1 {
+		t.Fatalf("tools %q after %d probes; want f after 1", names(e.Tools), f.calls.Load())
 	}
 }
 

@@ -31,6 +31,7 @@ type workspaceFlags struct {
 	devAllowRemote   bool
 	allowMissing     bool
 	tokenExchange    bool
+	trustForwarded   bool
 }
 
 func envBool(key string) bool {
@@ -46,6 +47,7 @@ func (w *workspaceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.devLLMURL, "dev-llm-url", env("AGENTRT_DEV_LLM_URL", ""), "OpenAI-compatible base URL the dev model proxies to (AGENTRT_DEV_LLM_URL); default: the deterministic dev model")
 	fs.BoolVar(&w.devAllowRemote, "dev-allow-remote", envBool("AGENTRT_DEV_ALLOW_REMOTE"), "let --dev listen on a non-loopback address (AGENTRT_DEV_ALLOW_REMOTE); anyone who can reach it can act as any mock user")
 	fs.BoolVar(&w.allowMissing, "allow-missing-resources", envBool("AGENTRT_ALLOW_MISSING_RESOURCES"), "start even when the start-up check of declared resources fails (AGENTRT_ALLOW_MISSING_RESOURCES)")
+	fs.BoolVar(&w.trustForwarded, "trust-forwarded-identity", envBool("AGENTRT_TRUST_FORWARDED_IDENTITY"), "a trusted proxy (the Databricks Apps front door) sets X-Forwarded-User/-Email/-Preferred-Username; read them for callers whose token came in X-Forwarded-Access-Token (AGENTRT_TRUST_FORWARDED_IDENTITY). The principal id is always verified with the workspace")
 	fs.BoolVar(&w.tokenExchange, "token-exchange", envBool("AGENTRT_TOKEN_EXCHANGE"), "exchange each caller's token for one limited to the declared user API scopes, RFC 8693 (AGENTRT_TOKEN_EXCHANGE)")
 }
 
@@ -66,14 +68,15 @@ func openWorkspace(ctx context.Context, w workspaceFlags, addr string, m agent.M
 		}
 	}()
 	o := workspace.Options{
-		Host:                  w.host,
-		Manifest:              m,
-		TokenExchange:         w.tokenExchange,
-		AllowMissingResources: w.allowMissing,
-		PreflightOut:          out,
-		Environ:               os.Environ(),
-		Transport:             transport,
-		Logger:                log,
+		Host:                   w.host,
+		Manifest:               m,
+		TokenExchange:          w.tokenExchange,
+		TrustForwardedIdentity: w.trustForwarded,
+		AllowMissingResources:  w.allowMissing,
+		PreflightOut:           out,
+		Environ:                os.Environ(),
+		Transport:              transport,
+		Logger:                 log,
 	}
 	switch {
 	case w.dev:

@@ -11,12 +11,21 @@ import (
 
 type callerKey struct{}
 
-// caller is the ctx value: the raw token plus its fingerprint, computed once
-// per request so log fields never need the token.
+// caller is the ctx value: the raw token plus its key and fingerprint,
+// computed once per request so caches and log fields never need the token.
 type caller struct {
 	token       string
+	key         Key
 	fingerprint string
 }
+
+// Key is the full SHA-256 of a credential. Caches that hold per-credential
+// state are keyed by it, never by a shorter fingerprint: a hit then means
+// the presented credential is the one that filled the entry.
+type Key [sha256.Size]byte
+
+// KeyOf returns the key of token.
+func KeyOf(token string) Key { return sha256.Sum256([]byte(token)) }
 
 // WithCaller returns a copy of ctx carrying the caller's credential for the
 // user client. An empty token leaves ctx without one.
@@ -24,7 +33,25 @@ func WithCaller(ctx context.Context, token string) context.Context {
 	if token == "" {
 		return ctx
 	}
-	return context.WithValue(ctx, callerKey{}, &caller{token: token, fingerprint: Fingerprint(token)})
+	k := KeyOf(token)
+	return context.WithValue(ctx, callerKey{}, &caller{token: token, key: k, fingerprint: hex.EncodeToString(k[:6])})
+}
+
+// CallerToken returns the caller credential in ctx ("" when none). Only the
+// identity verifier needs it; everything else uses the clients.
+func CallerToken(ctx context.Context) string {
+	if c, ok := callerFrom(ctx); ok {
+		return c.token
+	}
+	return ""
+}
+
+// CallerKey returns the key of the caller credential in ctx.
+func CallerKey(ctx context.Context) (Key, bool) {
+	if c, ok := callerFrom(ctx); ok {
+		return c.key, true
+	}
+	return Key{}, false
 }
 
 // HasCaller reports whether ctx carries a caller credential.
@@ -51,9 +78,9 @@ func callerFrom(ctx context.Context) (*caller, bool) {
 }
 
 // Fingerprint returns a short, stable, non-reversible stand-in for a token,
-// safe for logs and cache keys.
+// safe for logs. It is too short to key a cache: use Key.
 func Fingerprint(token string) string {
-	sum := sha256.Sum256([]byte(token))
+	sum := KeyOf(token)
 	return hex.EncodeToString(sum[:6])
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/databricks/databricks-sdk-go/apierr"
@@ -17,6 +16,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/agentrt/agentrt/internal/ttlcache"
 )
 
 // RFC 8693 names.
@@ -74,25 +75,16 @@ type exchangeEntry struct {
 	expiry time.Time
 }
 
-type exchangeCall struct {
-	done  chan struct{}
-	entry exchangeEntry
-	err   error
-}
-
 // exchanger exchanges inbound tokens for down-scoped ones, caching results by
-// (token fingerprint, scopes) until shortly before expiry, with one exchange
-// in flight per key.
+// the full key of the inbound token until shortly before expiry, with one
+// exchange in flight per token.
 type exchanger struct {
 	cfg        clientcredentials.Config
 	httpClient *http.Client
 	scopeKey   string
 	opts       ExchangeOptions
 	now        func() time.Time
-
-	mu       sync.Mutex
-	cache    map[string]exchangeEntry
-	inflight map[string]*exchangeCall
+	cache      *ttlcache.Cache[Key, string]
 }
 
 func newExchanger(host string, scopes []string, o ExchangeOptions, transport http.RoundTripper) (*exchanger, error) {
@@ -129,56 +121,28 @@ func newExchanger(host string, scopes []string, o ExchangeOptions, transport htt
 		scopeKey:   strings.Join(sorted, " "),
 		opts:       o,
 		now:        time.Now,
-		cache:      map[string]exchangeEntry{},
-		inflight:   map[string]*exchangeCall{},
+		cache:      ttlcache.New[Key, string](o.MaxEntries),
 	}, nil
 }
 
-// token returns the exchanged token for c, from the cache when fresh.
+// token returns the exchanged token for c, from the cache when fresh. The
+// exchange outlives a cancelled waiter: other requests with the same token
+// may be waiting on it.
 func (x *exchanger) token(ctx context.Context, c *caller) (string, error) {
-	key := c.fingerprint + "|" + x.scopeKey
-	x.mu.Lock()
-	if e, ok := x.cache[key]; ok && x.now().Before(e.expiry) {
-		x.mu.Unlock()
-		return e.token, nil
-	}
-	call, leader := x.inflight[key]
-	if !leader {
-		call = &exchangeCall{done: make(chan struct{})}
-		x.inflight[key] = call
-		// The exchange outlives a cancelled waiter: other requests of the
-		// same caller may be waiting on it.
-		go x.run(context.WithoutCancel(ctx), key, c, call)
-	}
-	x.mu.Unlock()
-	select {
-	case <-call.done:
-		return call.entry.token, call.err
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-func (x *exchanger) run(ctx context.Context, key string, c *caller, call *exchangeCall) {
-	ctx, cancel := context.WithTimeout(ctx, x.opts.Timeout)
-	defer cancel()
-	ctx, span := otel.Tracer(tracerName).Start(ctx, "identity.token_exchange",
-		trace.WithAttributes(attribute.String("agentrt.credential", c.fingerprint), attribute.String("agentrt.scopes", x.scopeKey)))
-	defer span.End()
-
-	entry, err := x.exchange(ctx, c.token)
-	recordRefresh(ctx, SourceTokenExchange, err)
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-	}
-	x.mu.Lock()
-	if err == nil {
-		x.store(key, entry)
-	}
-	delete(x.inflight, key)
-	x.mu.Unlock()
-	call.entry, call.err = entry, err
-	close(call.done)
+	return x.cache.Do(ctx, c.key, func(ctx context.Context) (string, time.Duration, error) {
+		ctx, cancel := context.WithTimeout(ctx, x.opts.Timeout)
+		defer cancel()
+		ctx, span := otel.Tracer(tracerName).Start(ctx, "identity.token_exchange",
+			trace.WithAttributes(attribute.String("agentrt.credential", c.fingerprint), attribute.String("agentrt.scopes", x.scopeKey)))
+		defer span.End()
+		e, err := x.exchange(ctx, c.token)
+		recordRefresh(ctx, SourceTokenExchange, err)
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+			return "", 0, err
+		}
+		return e.token, e.expiry.Sub(x.now()), nil
+	})
 }
 
 func (x *exchanger) exchange(ctx context.Context, subject string) (exchangeEntry, error) {
@@ -200,26 +164,6 @@ func (x *exchanger) exchange(ctx context.Context, subject string) (exchangeEntry
 	// does not start with a token that dies in flight.
 	expiry = expiry.Add(-min(30*time.Second, time.Until(expiry)/10))
 	return exchangeEntry{token: tok.AccessToken, expiry: expiry}, nil
-}
-
-// store adds an entry, evicting expired ones (and then arbitrary ones) when
-// the cache is full. Called with x.mu held.
-func (x *exchanger) store(key string, e exchangeEntry) {
-	if len(x.cache) >= x.opts.MaxEntries {
-		now := x.now()
-		for k, v := range x.cache {
-			if !now.Before(v.expiry) {
-				delete(x.cache, k)
-			}
-		}
-		for k := range x.cache {
-			if len(x.cache) < x.opts.MaxEntries {
-				break
-			}
-			delete(x.cache, k)
-		}
-	}
-	x.cache[key] = e
 }
 
 // sanitizeTokenError drops the response body of an OAuth error (which a

@@ -22,11 +22,13 @@ func TestMain(m *testing.M) {
 }
 
 func TestResolveSpan(t *testing.T) {
-	r, err := identity.New(identity.Options{Manifest: oboManifest})
+	ws := newSCIM(t)
+	const token = "secret-user-token-42"
+	ws.users[token] = `{"id":"1001","userName":"alice@example.com"}`
+	r, err := identity.New(identity.Options{Manifest: oboManifest, User: ws.client(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const token = "secret-user-token-42"
 	ctx, parent := otel.Tracer("test").Start(context.Background(), "request")
 	req := httptest.NewRequest("POST", "/responses", nil)
 	req.Header.Set("X-Forwarded-Access-Token", token)
@@ -37,6 +39,13 @@ func TestResolveSpan(t *testing.T) {
 	parent.End()
 	var found bool
 	for _, s := range spans.Ended() {
+		if s.SpanContext().TraceID() == parent.SpanContext().TraceID() {
+			for _, kv := range s.Attributes() {
+				if strings.Contains(kv.Value.Emit(), token) {
+					t.Fatalf("span %s attribute %s carries the token", s.Name(), kv.Key)
+				}
+			}
+		}
 		if s.Parent().SpanID() != parent.SpanContext().SpanID() || s.Name() != "identity.resolve" {
 			continue
 		}

@@ -40,6 +40,8 @@ type Options struct {
 	// TokenExchange exchanges each caller's token for one limited to the
 	// declared user API scopes (RFC 8693).
 	TokenExchange bool
+	// TrustForwardedIdentity: see identity.Options.
+	TrustForwardedIdentity bool
 
 	// Dev accepts the mock identities DevUsers (name → token).
 	Dev      bool
@@ -134,13 +136,14 @@ func Open(ctx context.Context, o Options) (*Workspace, error) {
 		return fail(err)
 	}
 	ws.Identity, err = identity.New(identity.Options{
-		Headers:  o.CredentialHeaders,
-		Manifest: o.Manifest,
-		User:     ws.User.Client(),
-		System:   sys.Client(),
-		Dev:      o.Dev,
-		DevUsers: o.DevUsers,
-		Logger:   log,
+		Headers:                o.CredentialHeaders,
+		Manifest:               o.Manifest,
+		TrustForwardedIdentity: o.TrustForwardedIdentity,
+		User:                   ws.User.Client(),
+		System:                 sys.Client(),
+		Dev:                    o.Dev,
+		DevUsers:               o.DevUsers,
+		Logger:                 log,
 	})
 	if err != nil {
 		return fail(err)

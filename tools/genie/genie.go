@@ -231,8 +231,11 @@ func (p *Provider) Ask(ctx context.Context, w *databricks.WorkspaceClient, quest
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	defer cancel()
 	key := convKey{principal: agent.EnvFrom(ctx).Caller.PrincipalID, conversation: tools.ConversationID(ctx)}
+	// Only a verified caller's conversations are remembered: anonymous
+	// callers could otherwise continue each other's by choosing the same id.
+	remember := key.conversation != "" && key.principal != ""
 	convID := ""
-	if key.conversation != "" {
+	if remember {
 		convID = p.convs.get(key)
 	}
 	var convIDOut, msgID string
@@ -251,7 +254,7 @@ func (p *Provider) Ask(ctx context.Context, w *databricks.WorkspaceClient, quest
 		}
 		convIDOut, msgID = waiter.ConversationId, waiter.MessageId
 	}
-	if key.conversation != "" {
+	if remember {
 		p.convs.put(key, convIDOut, p.opts.ConversationTTL)
 	}
 	msg, err := p.wait(ctx, w, convIDOut, msgID)

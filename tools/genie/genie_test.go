@@ -149,6 +149,24 @@ func TestAsk(t *testing.T) {
 	}
 }
 
+// Anonymous callers never continue each other's Genie conversations, even
+// when they send the same conversation id.
+func TestAnonymousConversationsNotShared(t *testing.T) {
+	f := &fakeGenie{final: "COMPLETED"}
+	tool := newTool(t, testws.PAT(t, f.server(t).URL, "sp-token"))
+	for range 2 {
+		ctx := tools.WithConversationID(agent.NewContext(context.Background(), &agent.Env{}), "shared-id")
+		if _, err := tool.Call(ctx, `{"question":"Hi"}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.starts != 2 || len(f.follows) != 0 {
+		t.Errorf("anonymous callers: starts %d follows %v; want 2 starts, no follow-up", f.starts, f.follows)
+	}
+}
+
 func TestTerminalStatuses(t *testing.T) {
 	for _, tc := range []struct{ status, want string }{
 		{"FAILED", "warehouse is stopped"},
