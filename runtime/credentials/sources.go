@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/databricks/databricks-sdk-go/apierr"
 	"github.com/databricks/databricks-sdk-go/config/experimental/auth/oidc"
 	"github.com/databricks/databricks-sdk-go/credentials/u2m"
 	"github.com/databricks/databricks-sdk-go/httpclient"
@@ -75,7 +76,7 @@ func m2mFetch(ep *endpoints, clientID, clientSecret string, hc *http.Client) fet
 		}
 		t, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
 		if err != nil {
-			return nil, sanitizeTokenError(err)
+			return nil, tokenEndpointError(SourceM2M, err)
 		}
 		return t, nil
 	}
@@ -95,10 +96,66 @@ func oidcFileFetch(ep *endpoints, host, clientID, audience, path string, hc *htt
 	return func(ctx context.Context) (*oauth2.Token, error) {
 		t, err := ts.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
 		if err != nil {
-			return nil, sanitizeTokenError(err)
+			return nil, tokenEndpointError(SourceOIDCFile, err)
 		}
 		return t, nil
 	}
+}
+
+// TokenEndpointError is a failed request for the system token (OAuth M2M or
+// workload-identity federation). A 400, 401 or 403 means the endpoint
+// rejected the service principal's credentials and matches
+// databricks.ErrUnauthenticated; any other failure (5xx, 429, no answer) is
+// an outage, which the system client reports as an *UnavailableError. The
+// endpoint's response body is dropped: it is not ours to repeat.
+type TokenEndpointError struct {
+	Source string // SourceM2M or SourceOIDCFile
+	Status int    // HTTP status of the token endpoint, 0 if none
+	Code   string // OAuth error code, e.g. invalid_client
+	Err    error  // transport error, when Status is 0
+}
+
+func (e *TokenEndpointError) rejected() bool {
+	return e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+}
+
+func (e *TokenEndpointError) Error() string {
+	switch {
+	case e.Status == 0:
+		return fmt.Sprintf("system token request (%s) failed: %v", e.Source, e.Err)
+	case e.rejected():
+		s := fmt.Sprintf("system token request (%s) rejected: HTTP %d", e.Source, e.Status)
+		if e.Code != "" {
+			s += " " + e.Code
+		}
+		return s + " (check the service principal's client id and secret or federation policy)"
+	}
+	s := fmt.Sprintf("system token request (%s) failed: token endpoint answered HTTP %d", e.Source, e.Status)
+	if e.Code != "" {
+		s += " " + e.Code
+	}
+	return s
+}
+
+// Unwrap makes errors.Is(err, databricks.ErrUnauthenticated) hold for a
+// rejection and exposes the transport error otherwise.
+func (e *TokenEndpointError) Unwrap() error {
+	if e.rejected() {
+		return &apierr.APIError{ErrorCode: "UNAUTHENTICATED", StatusCode: http.StatusUnauthorized, Message: e.Error()}
+	}
+	return e.Err
+}
+
+func tokenEndpointError(source string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		return &TokenEndpointError{Source: source, Status: status, Code: re.ErrorCode}
+	}
+	return &TokenEndpointError{Source: source, Err: err}
 }
 
 // fileStamp identifies one version of a token file.

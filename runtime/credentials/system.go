@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/httpretry"
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/config"
 	sdkcred "github.com/databricks/databricks-sdk-go/config/credentials"
@@ -47,6 +48,14 @@ type SystemOptions struct {
 	FetchTimeout time.Duration
 	// PollInterval is how often a token file's mtime is checked (default 5s).
 	PollInterval time.Duration
+	// FailureTTL is how long a failed token fetch is remembered when there
+	// is no valid token: requests in that window fail at once with an
+	// *UnavailableError instead of each calling the endpoint (default 2s).
+	FailureTTL time.Duration
+	// TokenWait is the longest a request waits for a token fetch in flight
+	// when there is no valid token; its ctx may end the wait sooner
+	// (default 5s). The fetch itself goes on, bounded by FetchTimeout.
+	TokenWait time.Duration
 	// OnRefresh, when set, is told about every token acquisition.
 	OnRefresh func(RefreshEvent)
 
@@ -100,6 +109,12 @@ func NewSystem(ctx context.Context, opts SystemOptions) (*System, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 5 * time.Second
+	}
+	if opts.FailureTTL <= 0 {
+		opts.FailureTTL = 2 * time.Second
+	}
+	if opts.TokenWait <= 0 {
+		opts.TokenWait = 5 * time.Second
 	}
 
 	clientID := or(opts.ClientID, "DATABRICKS_CLIENT_ID")
@@ -171,19 +186,24 @@ func NewSystem(ctx context.Context, opts SystemOptions) (*System, error) {
 			"source", s.source, "principal", s.principal, "resources", names)
 	}
 
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.r = &refresher{
 		source: s.source, fetch: fetch,
 		retryMin: opts.RetryMin, retryMax: opts.RetryMax, timeout: opts.FetchTimeout,
-		log: log, notify: opts.OnRefresh,
+		failTTL: opts.FailureTTL, maxWait: opts.TokenWait,
+		log: log, notify: opts.OnRefresh, life: bg,
 	}
 	if _, err := s.r.refresh(ctx, false); err != nil {
+		cancel()
 		return nil, fmt.Errorf("system credentials (%s): %w", s.source, err)
 	}
-	s.w, err = newClient(host, systemStrategy{s}, opts.ClientOptions)
+	co := opts.ClientOptions
+	co.Transport = sdkRetrying{retry: &httpretry.Transport{Base: co.Transport, ErrorOnGiveUp: true}, base: co.Transport}
+	s.w, err = newClient(host, systemStrategy{s}, co)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go func() {
 		defer close(s.done)
@@ -222,7 +242,7 @@ func (s *System) setHeaders(r *http.Request) error {
 	}
 	t, err := s.r.Token(r.Context())
 	if err != nil {
-		return fmt.Errorf("system credentials (%s): %w", s.source, err)
+		return err // an *UnavailableError, which names the source
 	}
 	r.Header.Set("Authorization", "Bearer "+t.AccessToken)
 	setRequestID(r)
@@ -235,4 +255,27 @@ func (st systemStrategy) Name() string { return st.s.source }
 
 func (st systemStrategy) Configure(context.Context, *config.Config) (sdkcred.CredentialsProvider, error) {
 	return sdkcred.CredentialsProviderFn(st.s.setHeaders), nil
+}
+
+// sdkRetrying sends the SDK's own calls through an httpretry.Transport that
+// honours Retry-After within the call's deadline and never repeats a
+// non-idempotent call whose outcome is unknown. The SDK retries 429, 503 and
+// I/O errors by itself (after 1–10 s plus jitter, ignoring Retry-After, for
+// up to RetryTimeout, POSTs included); the retrying transport gives up with
+// an error the SDK does not retry, so nothing is retried twice. Requests
+// from other libraries on the same transport (the signed *http.Client that
+// tools use) pass through: their libraries read statuses themselves.
+type sdkRetrying struct {
+	retry http.RoundTripper
+	base  http.RoundTripper // nil: http.DefaultTransport
+}
+
+func (t sdkRetrying) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.Header.Get("User-Agent"), "databricks-sdk-go/") {
+		return t.retry.RoundTrip(r)
+	}
+	if t.base == nil {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	return t.base.RoundTrip(r)
 }

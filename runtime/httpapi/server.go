@@ -417,10 +417,10 @@ func run(ctx context.Context, fn func() error) error {
 // agentError maps an error from a preparer or the agent to what the client
 // gets, logging the details the client must not see.
 func (s *Server) agentError(ctx context.Context, r *http.Request, reqID, stage string, err error) *httperr.Error {
-	var he *httperr.Error
+	he, isHTTP := httperr.As(err) // an *httperr.Error, or a 503 for an httperr.Retryable
 	var pe *panicError
 	switch {
-	case errors.As(err, &he):
+	case isHTTP:
 		if he.Status >= 500 {
 			s.log.ErrorContext(ctx, stage+" failed", "request_id", reqID, "error", err)
 		}

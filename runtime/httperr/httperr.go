@@ -5,8 +5,10 @@ package httperr
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -104,12 +106,44 @@ func Timeout(msg string) *Error { return New(http.StatusGatewayTimeout, msg) }
 // Internal is a 500. Its message must not carry internal details.
 func Internal(msg string) *Error { return New(http.StatusInternalServerError, msg) }
 
-// From returns err as an *Error: itself if it is (or wraps) one, otherwise a
-// 500 with a generic message, so that internal details never reach clients.
+// Retryable is implemented by errors that mean a dependency of the request
+// (the token endpoint, a model, the workspace) is temporarily unavailable and
+// the same request may succeed after RetryAfter. Packages that must not
+// import httperr report unavailability through it; As and From answer such
+// an error, however deeply wrapped, with 503 and a Retry-After header.
+type Retryable interface {
+	error
+	RetryAfter() time.Duration
+}
+
+// unavailableMessage is what the client is told for a Retryable error; the
+// error's own text stays in the logs.
+const unavailableMessage = "a service this request depends on is temporarily unavailable; retry later"
+
+// As returns err as an *Error if it is or wraps one, or as a 503 with
+// Retry-After if it wraps a Retryable; ok is false otherwise.
+func As(err error) (e *Error, ok bool) {
+	if errors.As(err, &e) {
+		return e, true
+	}
+	var r Retryable
+	if errors.As(err, &r) {
+		return Unavailable(unavailableMessage, retryAfterSeconds(r.RetryAfter())), true
+	}
+	return nil, false
+}
+
+// retryAfterSeconds rounds up to whole seconds, at least 1.
+func retryAfterSeconds(d time.Duration) int {
+	s := math.Ceil(d.Seconds())
+	return int(min(max(s, 1), 24*3600))
+}
+
+// From returns err as an *Error (see As), otherwise a 500 with a generic
+// message, so that internal details never reach clients.
 func From(err error) *Error {
-	var he *Error
-	if errors.As(err, &he) {
-		return he
+	if e, ok := As(err); ok {
+		return e
 	}
 	return Internal("internal error")
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentrt/agentrt/runtime/httperr"
 )
@@ -64,5 +66,36 @@ func TestFrom(t *testing.T) {
 	e := httperr.From(errors.New("dial tcp 10.0.0.1: token=abc"))
 	if e.Status != 500 || e.Message != "internal error" {
 		t.Errorf("From leaked %q", e.Message)
+	}
+}
+
+type tempErr struct{ d time.Duration }
+
+func (e tempErr) Error() string             { return "token endpoint https://internal/x: HTTP 503" }
+func (e tempErr) RetryAfter() time.Duration { return e.d }
+
+func TestFromRetryable(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{{0, "1"}, {1500 * time.Millisecond, "2"}, {30 * time.Second, "30"}}
+	for _, tc := range tests {
+		err := fmt.Errorf("agent: model call: %w", fmt.Errorf("serving: %w", tempErr{tc.d}))
+		e := httperr.From(err)
+		rec := httptest.NewRecorder()
+		e.Write(rec)
+		if rec.Code != 503 || rec.Header().Get("Retry-After") != tc.want || e.Code != "TEMPORARILY_UNAVAILABLE" {
+			t.Errorf("%s: %d Retry-After %q code %s", tc.d, rec.Code, rec.Header().Get("Retry-After"), e.Code)
+		}
+		if strings.Contains(rec.Body.String(), "internal") {
+			t.Errorf("body leaks the cause: %s", rec.Body)
+		}
+	}
+	// An explicit *Error in the chain keeps its status.
+	if e := httperr.From(fmt.Errorf("%w: %w", httperr.Unauthenticated("no"), tempErr{})); e.Status != 401 {
+		t.Errorf("status %d", e.Status)
+	}
+	if _, ok := httperr.As(errors.New("x")); ok {
+		t.Error("As accepted a plain error")
 	}
 }

@@ -2,6 +2,10 @@
 // model serving endpoints: chat completions with tool calling and streaming,
 // and embeddings, with the endpoint name as the model.
 //
+// Calls are retried where that is safe (429 and 503 answers, connection
+// failures before the request was sent), honouring Retry-After within the
+// call's deadline; a stream is never retried once it started.
+//
 // Authentication comes from the bound workspace client on every request (its
 // credentials see the request's context), so per-user and refreshed tokens
 // work without a static key; calls are traced as "chat <endpoint>" spans with
@@ -28,6 +32,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/httpretry"
 	"github.com/agentrt/agentrt/tools"
 	"github.com/agentrt/agentrt/tools/internal/wsapi"
 )
@@ -75,13 +80,16 @@ func New(o Options) (*Client, error) {
 		}
 		cfg = openai.DefaultConfig("") // no static key: the transport signs
 		cfg.BaseURL = host + "/serving-endpoints"
-		cfg.HTTPClient = hc
+		cfg.HTTPClient = &http.Client{Transport: &httpretry.Transport{Base: hc.Transport}}
 	case o.BaseURL != "":
 		cfg = openai.DefaultConfig(o.APIKey)
 		cfg.BaseURL = strings.TrimRight(o.BaseURL, "/")
+		hc := &http.Client{}
 		if o.HTTPClient != nil {
-			cfg.HTTPClient = o.HTTPClient
+			*hc = *o.HTTPClient
 		}
+		hc.Transport = &httpretry.Transport{Base: hc.Transport}
+		cfg.HTTPClient = hc
 	default:
 		return nil, errors.New("serving: Options needs Workspace or BaseURL")
 	}
@@ -101,10 +109,12 @@ func (c *Client) Chat(ctx context.Context, req openai.ChatCompletionRequest) (*o
 	req.Model = c.endpoint
 	req.Stream = false
 	ctx, span, start := c.start(ctx, "chat", req)
+	ctx, rep := httpretry.WithReport(ctx)
 	resp, err := c.oc.CreateChatCompletion(ctx, req)
 	if err != nil {
+		err = c.wrap(err, rep)
 		c.end(ctx, span, start, "chat", nil, err)
-		return nil, fmt.Errorf("serving endpoint %s: %w", c.endpoint, err)
+		return nil, err
 	}
 	c.end(ctx, span, start, "chat", &resp.Usage, nil, finishReasons(resp.Choices)...)
 	return &resp, nil
@@ -123,10 +133,12 @@ func (c *Client) ChatStream(ctx context.Context, req openai.ChatCompletionReques
 		req.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}
 	ctx, span, start := c.start(ctx, "chat", req)
+	ctx, rep := httpretry.WithReport(ctx)
 	out, err := c.stream(ctx, req, fn)
 	if err != nil {
+		err = c.wrap(err, rep)
 		c.end(ctx, span, start, "chat", nil, err)
-		return nil, fmt.Errorf("serving endpoint %s: %w", c.endpoint, err)
+		return nil, err
 	}
 	c.end(ctx, span, start, "chat", &out.Usage, nil, finishReasons(out.Choices)...)
 	return out, nil
@@ -208,10 +220,12 @@ func (c *Client) Embed(ctx context.Context, input []string) ([][]float32, error)
 		return nil, errors.New("serving: no input to embed")
 	}
 	ctx, span, start := c.start(ctx, "embeddings", openai.ChatCompletionRequest{})
+	ctx, rep := httpretry.WithReport(ctx)
 	resp, err := c.oc.CreateEmbeddings(ctx, openai.EmbeddingRequestStrings{Input: input, Model: openai.EmbeddingModel(c.endpoint)})
 	if err != nil {
+		err = c.wrap(err, rep)
 		c.end(ctx, span, start, "embeddings", nil, err)
-		return nil, fmt.Errorf("serving endpoint %s: %w", c.endpoint, err)
+		return nil, err
 	}
 	c.end(ctx, span, start, "embeddings", &resp.Usage, nil)
 	out := make([][]float32, len(input))
@@ -222,6 +236,47 @@ func (c *Client) Embed(ctx context.Context, input []string) ([][]float32, error)
 		out[d.Index] = d.Embedding
 	}
 	return out, nil
+}
+
+// UnavailableError is a call the endpoint kept refusing with 429 or 503
+// after the retries the call's deadline allowed. It implements
+// httperr.Retryable, so an agent that returns it (wrapped or not) gets its
+// caller a 503 with Retry-After instead of a 500.
+type UnavailableError struct {
+	Endpoint string
+	Status   int           // 429 or 503
+	Wait     time.Duration // the endpoint's last Retry-After; 0 if none
+	Attempts int
+	Err      error // go-openai's error
+}
+
+func (e *UnavailableError) Error() string {
+	s := fmt.Sprintf("serving endpoint %s: HTTP %d after %d attempt(s)", e.Endpoint, e.Status, e.Attempts)
+	if e.Wait > 0 {
+		s += fmt.Sprintf("; it asks to retry after %s", e.Wait)
+	}
+	return s + ": " + e.Err.Error()
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// RetryAfter is when the call may be tried again.
+func (e *UnavailableError) RetryAfter() time.Duration { return max(e.Wait, time.Second) }
+
+// wrap names the endpoint and turns a final 429/503 into *UnavailableError.
+func (c *Client) wrap(err error, rep *httpretry.Report) error {
+	status := 0
+	var ae *openai.APIError
+	var re *openai.RequestError
+	if errors.As(err, &ae) {
+		status = ae.HTTPStatusCode
+	} else if errors.As(err, &re) {
+		status = re.HTTPStatusCode
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		return &UnavailableError{Endpoint: c.endpoint, Status: status, Wait: rep.RetryAfter, Attempts: rep.Attempts, Err: err}
+	}
+	return fmt.Errorf("serving endpoint %s: %w", c.endpoint, err)
 }
 
 // Tools converts prepared tools to the request's tool list.
