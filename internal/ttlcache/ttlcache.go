@@ -39,10 +39,16 @@ type call[V any] struct {
 
 // New returns a cache that holds at most max entries (max ≤ 0 means 10,000).
 func New[K comparable, V any](max int) *Cache[K, V] {
+	return NewWithClock[K, V](max, time.Now)
+}
+
+// NewWithClock is New with the clock that TTLs are measured by, for callers
+// that keep their own (and their tests).
+func NewWithClock[K comparable, V any](max int, now func() time.Time) *Cache[K, V] {
 	if max <= 0 {
 		max = 10000
 	}
-	return &Cache[K, V]{max: max, now: time.Now, m: map[K]entry[V]{}, inflight: map[K]*call[V]{}}
+	return &Cache[K, V]{max: max, now: now, m: map[K]entry[V]{}, inflight: map[K]*call[V]{}}
 }
 
 // Get returns the value for k when it is present and not expired.

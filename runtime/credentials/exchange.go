@@ -110,7 +110,7 @@ func newExchanger(host string, scopes []string, o ExchangeOptions, transport htt
 		transport = http.DefaultTransport
 	}
 	sorted := slices.Sorted(slices.Values(scopes))
-	return &exchanger{
+	x := &exchanger{
 		cfg: clientcredentials.Config{
 			ClientID:  o.ClientID,
 			TokenURL:  o.TokenURL,
@@ -120,9 +120,10 @@ func newExchanger(host string, scopes []string, o ExchangeOptions, transport htt
 		httpClient: &http.Client{Transport: transport, Timeout: o.Timeout},
 		scopeKey:   strings.Join(sorted, " "),
 		opts:       o,
-		now:        time.Now,
-		cache:      ttlcache.New[Key, string](o.MaxEntries),
-	}, nil
+	}
+	x.now = time.Now
+	x.cache = ttlcache.NewWithClock[Key, string](o.MaxEntries, func() time.Time { return x.now() })
+	return x, nil
 }
 
 // token returns the exchanged token for c, from the cache when fresh. The

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/agentrt/agentrt/internal/httpretry"
 	"github.com/agentrt/agentrt/runtime/scopes"
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/config"
@@ -72,7 +73,9 @@ func NewUser(opts UserOptions) (*User, error) {
 			return nil, err
 		}
 	}
-	u.w, err = newClient(host, userStrategy{u}, opts.ClientOptions)
+	co := opts.ClientOptions
+	co.Transport = sdkRetrying{retry: &httpretry.Transport{Base: co.Transport, ErrorOnGiveUp: true}, base: co.Transport}
+	u.w, err = newClient(host, userStrategy{u}, co)
 	if err != nil {
 		return nil, err
 	}

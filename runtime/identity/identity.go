@@ -210,8 +210,9 @@ func (r *Resolver) Prepare(ctx context.Context, req *http.Request, env *agent.En
 	// The span joins the request's trace; without a recording parent (no
 	// tracing configured) it is skipped to keep this path allocation-light.
 	span := trace.SpanFromContext(ctx)
+	var spanCtx context.Context // the verification's parent when traced; the returned ctx keeps the request's span
 	if span.IsRecording() {
-		_, span = r.tracer.Start(ctx, "identity.resolve")
+		spanCtx, span = r.tracer.Start(ctx, "identity.resolve")
 		defer span.End()
 	}
 	env.User, env.System = r.user, r.system
@@ -238,7 +239,11 @@ func (r *Resolver) Prepare(ctx context.Context, req *http.Request, env *agent.En
 		return ctx, nil
 	}
 	ctx = credentials.WithCaller(ctx, token)
-	id, err := r.verify(ctx)
+	vctx := ctx
+	if spanCtx != nil {
+		vctx = credentials.WithCaller(spanCtx, token)
+	}
+	id, err := r.verify(vctx)
 	if err != nil {
 		span.SetStatus(codes.Error, "credential refused")
 		return ctx, err
