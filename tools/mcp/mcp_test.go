@@ -251,10 +251,14 @@ func TestRequirements(t *testing.T) {
 		{"/api/2.0/mcp/functions/main/tools/lookup_order", "function:main.tools.lookup_order", "mcp.functions"},
 		{toolsmcp.VectorSearchPath("main", "docs"), "", "mcp.vectorsearch"},
 		{toolsmcp.SQL("https://h"), "", "mcp.sql"},
-		{"https://example.com/mcp", "", ""},
+		{"https://example.com/mcp", "", ""}, // with NoAuth, below
 	}
 	for _, tc := range tests {
-		p, err := toolsmcp.New(toolsmcp.Options{URL: tc.url})
+		o := toolsmcp.Options{URL: tc.url}
+		if tc.url == "https://example.com/mcp" {
+			o.Auth = toolsmcp.NoAuth()
+		}
+		p, err := toolsmcp.New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
