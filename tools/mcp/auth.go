@@ -78,6 +78,11 @@ func ClientCredentialsAuth(c *clientcredentials.Config) Auth {
 // syntax of Databricks Model Serving and Apps environment variables.
 var secretRef = regexp.MustCompile(`^\{\{\s*secrets/([A-Za-z0-9_.\-]+)/([A-Za-z0-9_.\-]+)\s*\}\}$`)
 
+// secretRef reports whether a's credential is a secret reference.
+func (a Auth) secretRef() bool {
+	return secretRef.MatchString(a.bearer) || (a.cc != nil && secretRef.MatchString(a.cc.ClientSecret))
+}
+
 // validate checks a against the server URL (nil for a workspace path).
 func (a Auth) validate(target *url.URL, kind Kind) error {
 	switch {

@@ -139,8 +139,12 @@ func TestBearerAuth(t *testing.T) {
 			}
 		}
 	}
-	// A reference the identity may not read skips the tool as a permission
-	// failure, and the server is never contacted.
+	ref, _ := toolsmcp.New(toolsmcp.Options{URL: "https://mcp.example.com/mcp", Auth: toolsmcp.BearerAuth("{{secrets/agent/external_api_token}}")})
+	if r := ref.Requirements(); strings.Join(r.UserScopes, ",") != "workspace.secrets" {
+		t.Errorf("scopes with a secret reference = %v", r.UserScopes)
+	}
+	// An unresolvable reference fails Prepare, naming the reference, and
+	// the server is never contacted.
 	s := newSpy(t)
 	p, _ := toolsmcp.New(toolsmcp.Options{URL: s.URL + "/mcp", Auth: toolsmcp.BearerAuth("{{secrets/nope/key}}")})
 	if _, err := p.Prepare(context.Background(), sys); err == nil || !strings.Contains(err.Error(), "{{secrets/nope/key}}") {

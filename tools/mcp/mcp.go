@@ -204,12 +204,16 @@ func (p *Provider) Server() Server { return p.server }
 
 // Requirements implements tools.Provider: the resources the server kind
 // implies (a Genie space, a UC connection, the listed functions or indexes)
-// and the managed server's scope. A server with its own Auth implies none.
+// and the managed server's scope. A server with its own Auth implies none,
+// only the Secrets API scope when its credential is a secret reference.
 func (p *Provider) Requirements() tools.Requirements {
 	var r tools.Requirements
 	s := p.server
 	if p.opts.Auth.kind != authWorkspace {
 		s = Server{}
+		if p.opts.Auth.secretRef() {
+			r.UserScopes = append(r.UserScopes, "workspace.secrets") // read as the caller when user-bound
+		}
 	}
 	switch s.Kind {
 	case KindGenie:

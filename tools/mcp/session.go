@@ -74,7 +74,7 @@ func (p *Provider) do(ctx context.Context, c *conn, fn func(*mcpclient.Client) e
 		if pooled {
 			p.release(s, err == nil, lost)
 		} else {
-			s.c.Close()
+			go s.c.Close() // a DELETE, which a hung server would hold for mcp-go's 5s
 		}
 		if !lost || attempt > 0 {
 			return err
