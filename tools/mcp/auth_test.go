@@ -208,9 +208,11 @@ func TestClientCredentialsAuth(t *testing.T) {
 			t.Errorf("request %d carried %q", i, a)
 		}
 	}
+	idp.mu.Lock()
 	if idp.minted != 1 {
 		t.Errorf("minted %d tokens, want 1 (cached)", idp.minted)
 	}
+	idp.mu.Unlock()
 
 	bad := &clientcredentials.Config{ClientID: "mcp-client", ClientSecret: "wrong-secret", TokenURL: idp.URL + "/token"}
 	p2, _ := toolsmcp.New(toolsmcp.Options{URL: s.URL + "/mcp", Auth: toolsmcp.ClientCredentialsAuth(bad)})

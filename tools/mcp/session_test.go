@@ -118,7 +118,9 @@ func TestSessionHeals(t *testing.T) {
 	for _, badRequest := range []bool{false, true} {
 		t.Run(map[bool]string{false: "404", true: "400"}[badRequest], func(t *testing.T) {
 			s := newSpy(t)
+			s.mu.Lock()
 			s.badRequest = badRequest
+			s.mu.Unlock()
 			ctx := principal("alice")
 			p, ts := spyTools(t, ctx, s, toolsmcp.Options{})
 			defer p.Close()

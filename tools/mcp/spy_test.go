@@ -82,11 +82,12 @@ func (s *spy) serve(w http.ResponseWriter, r *http.Request) {
 	s.methods = append(s.methods, r.Method+" "+msg.Method)
 	h, unknown := s.mcp, id != "" && !s.known[id]
 	reject := s.rejectCalls && msg.Method == "tools/call"
+	unknown = unknown && s.badRequest
 	s.mu.Unlock()
 	if r.Method == http.MethodDelete {
 		s.deletes <- id
 	}
-	if (unknown && s.badRequest) || reject {
+	if unknown || reject {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		io.WriteString(w, unknownSessionBody)
