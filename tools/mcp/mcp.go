@@ -257,7 +257,7 @@ func (p *Provider) Resources(ctx context.Context, w *databricks.WorkspaceClient)
 	if err != nil {
 		return nil, err
 	}
-	list, err := p.listTools(ctx, c)
+	listed, err := p.listTools(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +266,7 @@ func (p *Provider) Resources(ctx context.Context, w *databricks.WorkspaceClient)
 		typ = agent.VectorSearchIndex
 	}
 	var out []agent.Resource
-	for _, t := range list {
+	for _, t := range listed {
 		out = append(out, agent.Resource{Type: typ, Name: UCName(t.Name)})
 	}
 	return append(out, p.opts.Resources...), nil
@@ -280,12 +280,12 @@ func (p *Provider) Prepare(ctx context.Context, w *databricks.WorkspaceClient) (
 	if err != nil {
 		return nil, err
 	}
-	list, err := p.listTools(ctx, c)
+	listed, err := p.listTools(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]agent.Tool, 0, len(list))
-	for _, t := range list {
+	out := make([]agent.Tool, 0, len(listed))
+	for _, t := range listed {
 		if p.allow != nil && !p.allow[t.Name] {
 			continue
 		}
