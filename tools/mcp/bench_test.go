@@ -2,6 +2,7 @@ package mcp_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -55,7 +56,8 @@ func BenchmarkCallDev(b *testing.B) {
 }
 
 // BenchmarkCallStateful does the same against a stateful mcp-go server
-// (sessions kept server-side) with a static token.
+// (sessions kept server-side) with a static token, as a verified principal
+// (anonymous callers never pool).
 func BenchmarkCallStateful(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -66,9 +68,41 @@ func BenchmarkCallStateful(b *testing.B) {
 			w := testws.PAT(b, f.URL, "alice-token")
 			p, _ := toolsmcp.New(toolsmcp.Options{URL: path, SessionTTL: tc.ttl})
 			defer p.Close()
-			ctx := context.Background()
+			ctx := callerCtx("alice", "")
 			benchCall(b, ctx, p, func() ([]agent.Tool, error) { return p.Prepare(ctx, w) },
 				"main__tools__lookup_order", `{"order_id":"o-1"}`)
 		})
+	}
+}
+
+// BenchmarkCallManyPrincipals calls as one principal after another, more of
+// them than the pool holds, so every call opens a session and evicts (and
+// closes) the least recently used one.
+func BenchmarkCallManyPrincipals(b *testing.B) {
+	f := newFakeServer(b)
+	w := testws.PAT(b, f.URL, "alice-token")
+	p, _ := toolsmcp.New(toolsmcp.Options{URL: path, MaxSessions: 8})
+	defer p.Close()
+	ts, err := p.Prepare(callerCtx("setup", ""), w)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var tool agent.Tool
+	for _, x := range ts {
+		if x.Definition().Name == "main__tools__lookup_order" {
+			tool = x
+		}
+	}
+	ctxs := make([]context.Context, 64)
+	for i := range ctxs {
+		ctxs[i] = callerCtx(fmt.Sprintf("p-%d", i), "")
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := tool.Call(ctxs[i%len(ctxs)], `{"order_id":"o-1"}`); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

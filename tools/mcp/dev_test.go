@@ -124,3 +124,36 @@ func argsFor(t agent.Tool) string {
 	b, _ := json.Marshal(args)
 	return string(b)
 }
+
+// TestDevExternalConnection reaches a server outside the workspace the
+// recommended way: through the UC connection proxy, which checks
+// USE_CONNECTION with the caller's token and forwards with the
+// connection's own credential.
+func TestDevExternalConnection(t *testing.T) {
+	ws := testws.Dev(t)
+	user := testws.User(t, ws.URL(), "mcp.external")
+	p, err := toolsmcp.New(toolsmcp.Options{URL: toolsmcp.ExternalPath("dev-external-mcp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ts, err := p.Prepare(testws.As("alice"), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var weather agent.Tool
+	for _, x := range ts {
+		if x.Definition().Name == "get_weather" {
+			weather = x
+		}
+	}
+	if weather == nil {
+		t.Fatalf("no get_weather among %d tools", len(ts))
+	}
+	if out, err := weather.Call(testws.As("alice"), `{"city":"Oslo"}`); err != nil || !strings.Contains(out, "Oslo") {
+		t.Errorf("get_weather = %q, %v", out, err)
+	}
+	if _, err := p.Prepare(testws.As("bob"), user); !tools.IsPermission(err) {
+		t.Errorf("bob without USE_CONNECTION: err = %v", err)
+	}
+}

@@ -2,18 +2,24 @@
 // for UC functions, Vector Search, Genie, external connections and SQL, or
 // any other streamable-HTTP server) to an agent, through mcp-go.
 //
-// Every HTTP request of a session, initialize and tools/list included, is
-// signed with the bound workspace client using the request's context, so a
-// user-bound server sees the caller's own token; sessions are reused per
-// server and principal for a TTL instead of being opened for every call.
+// With the workspace credential (the default Auth), every HTTP request of a
+// session, initialize and tools/list included, is signed with the bound
+// workspace client using the request's context, so a user-bound server sees
+// the caller's own token; that credential is only ever sent to the workspace
+// host. A server elsewhere is reached through a UC connection or with its own
+// Auth (none, a static bearer, OAuth client credentials).
+//
+// Sessions are pooled per server and verified principal, bounded in number
+// and idle time, and heal: a session the server no longer knows is dropped
+// and the call retried once on a fresh one.
 package mcp
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"regexp"
 	"strings"
@@ -23,12 +29,10 @@ import (
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/apierr"
 	mcpclient "github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/tools"
-	"github.com/agentrt/agentrt/tools/internal/wsapi"
 )
 
 // Paths of the Databricks managed MCP servers, relative to the workspace.
@@ -112,9 +116,19 @@ type Options struct {
 	Tools []string
 	// Prefix is prepended to tool names as "<prefix>__<tool>".
 	Prefix string
-	// SessionTTL is how long an idle session is kept for reuse. Zero means
-	// 5m; a negative value opens a session per operation.
+	// Auth is how requests are authenticated; the zero value is the bound
+	// workspace client's credential, which only a workspace URL may use (a
+	// full URL whose path is not a managed MCP server path is refused at New).
+	Auth Auth
+	// SessionTTL is how long an idle session is kept for reuse: a session
+	// expires that long after it was opened or last served a call
+	// successfully. Zero means 5m; a negative value opens a session per
+	// operation.
 	SessionTTL time.Duration
+	// MaxSessions caps the pooled sessions (one per principal and server);
+	// the least recently used is closed to make room. Zero means
+	// DefaultMaxSessions.
+	MaxSessions int
 	// Resources and Scopes add to what the server kind implies.
 	Resources []agent.Resource
 	Scopes    []string
@@ -125,12 +139,18 @@ type Options struct {
 // Provider prepares the tools of one MCP server.
 type Provider struct {
 	opts   Options
-	path   string // when URL is workspace-relative
+	path   string   // when URL is workspace-relative
+	target *url.URL // when URL is absolute
 	server Server
 	allow  map[string]bool
+	now    func() time.Time
 
 	mu       sync.Mutex
 	sessions map[sessionKey]*session
+	lru      list.List // of *session, most recently used first
+
+	ccMu sync.Mutex
+	cc   *ccSource
 }
 
 // New validates o and returns a provider.
@@ -138,7 +158,7 @@ func New(o Options) (*Provider, error) {
 	if o.URL == "" {
 		return nil, errors.New("mcp: URL is required")
 	}
-	p := &Provider{opts: o, sessions: map[sessionKey]*session{}}
+	p := &Provider{opts: o, sessions: map[sessionKey]*session{}, now: time.Now}
 	path := o.URL
 	if !strings.HasPrefix(o.URL, "/") {
 		u, err := url.Parse(o.URL)
@@ -146,12 +166,19 @@ func New(o Options) (*Provider, error) {
 			return nil, fmt.Errorf("mcp: URL %q must be an http(s) URL or a workspace path", o.URL)
 		}
 		path = u.Path
+		p.target = u
 	} else {
 		p.path = o.URL
 	}
 	p.server = ParsePath(path)
+	if err := o.Auth.validate(p.target, p.server.Kind); err != nil {
+		return nil, err
+	}
 	if o.SessionTTL == 0 {
 		p.opts.SessionTTL = 5 * time.Minute
+	}
+	if o.MaxSessions <= 0 {
+		p.opts.MaxSessions = DefaultMaxSessions
 	}
 	if o.ProtocolVersion == "" {
 		p.opts.ProtocolVersion = "2025-06-18"
@@ -177,10 +204,17 @@ func (p *Provider) Server() Server { return p.server }
 
 // Requirements implements tools.Provider: the resources the server kind
 // implies (a Genie space, a UC connection, the listed functions or indexes)
-// and the managed server's scope.
+// and the managed server's scope. A server with its own Auth implies none,
+// only the Secrets API scope when its credential is a secret reference.
 func (p *Provider) Requirements() tools.Requirements {
 	var r tools.Requirements
 	s := p.server
+	if p.opts.Auth.kind != authWorkspace {
+		s = Server{}
+		if p.opts.Auth.secretRef() {
+			r.UserScopes = append(r.UserScopes, "workspace.secrets") // read as the caller when user-bound
+		}
+	}
 	switch s.Kind {
 	case KindGenie:
 		r.Resources = append(r.Resources, agent.Resource{Type: agent.GenieSpace, Name: s.SpaceID})
@@ -216,10 +250,14 @@ func (p *Provider) Requirements() tools.Requirements {
 // resources they stand for (the Python client's get_databricks_resources).
 func (p *Provider) Resources(ctx context.Context, w *databricks.WorkspaceClient) ([]agent.Resource, error) {
 	req := p.Requirements().Resources
-	if p.server.Kind != KindFunctions && p.server.Kind != KindVectorSearch {
+	if p.opts.Auth.kind != authWorkspace || (p.server.Kind != KindFunctions && p.server.Kind != KindVectorSearch) {
 		return req, nil
 	}
-	list, err := p.listTools(ctx, w)
+	c, err := p.connect(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	listed, err := p.listTools(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -228,35 +266,37 @@ func (p *Provider) Resources(ctx context.Context, w *databricks.WorkspaceClient)
 		typ = agent.VectorSearchIndex
 	}
 	var out []agent.Resource
-	for _, t := range list {
+	for _, t := range listed {
 		out = append(out, agent.Resource{Type: typ, Name: UCName(t.Name)})
 	}
 	return append(out, p.opts.Resources...), nil
 }
 
 // Prepare implements tools.Provider: listing the tools as w's identity is the
-// probe (a caller without access gets a permission error).
+// probe (a caller without access gets a permission error). With its own
+// Auth, a server needs w only to resolve a secret reference.
 func (p *Provider) Prepare(ctx context.Context, w *databricks.WorkspaceClient) ([]agent.Tool, error) {
-	if w == nil {
-		return nil, tools.ErrNoClient
-	}
-	list, err := p.listTools(ctx, w)
+	c, err := p.connect(ctx, w)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]agent.Tool, 0, len(list))
-	for _, t := range list {
+	listed, err := p.listTools(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]agent.Tool, 0, len(listed))
+	for _, t := range listed {
 		if p.allow != nil && !p.allow[t.Name] {
 			continue
 		}
-		out = append(out, p.newTool(w, t))
+		out = append(out, p.newTool(c, t))
 	}
 	return out, nil
 }
 
-func (p *Provider) listTools(ctx context.Context, w *databricks.WorkspaceClient) ([]mcp.Tool, error) {
+func (p *Provider) listTools(ctx context.Context, c *conn) ([]mcp.Tool, error) {
 	var res *mcp.ListToolsResult
-	err := p.do(ctx, w, func(c *mcpclient.Client) error {
+	err := p.do(ctx, c, func(c *mcpclient.Client) error {
 		var err error
 		res, err = c.ListTools(ctx, mcp.ListToolsRequest{})
 		return err
@@ -269,7 +309,7 @@ func (p *Provider) listTools(ctx context.Context, w *databricks.WorkspaceClient)
 
 var toolNameRE = regexp.MustCompile(`[^a-zA-Z0-9_-]`)
 
-func (p *Provider) newTool(w *databricks.WorkspaceClient, t mcp.Tool) *tool {
+func (p *Provider) newTool(c *conn, t mcp.Tool) *tool {
 	name := t.Name
 	if p.opts.Prefix != "" {
 		name = p.opts.Prefix + "__" + name
@@ -288,12 +328,12 @@ func (p *Provider) newTool(w *databricks.WorkspaceClient, t mcp.Tool) *tool {
 	} else if b, err := json.Marshal(t.InputSchema); err == nil {
 		params = b
 	}
-	return &tool{p: p, w: w, remote: t.Name, def: agent.ToolDefinition{Name: name, Description: desc, Parameters: params}}
+	return &tool{p: p, c: c, remote: t.Name, def: agent.ToolDefinition{Name: name, Description: desc, Parameters: params}}
 }
 
 type tool struct {
 	p      *Provider
-	w      *databricks.WorkspaceClient
+	c      *conn
 	remote string
 	def    agent.ToolDefinition
 }
@@ -331,7 +371,7 @@ func (t *tool) Call(ctx context.Context, arguments string) (string, error) {
 		}
 	}
 	var res *mcp.CallToolResult
-	err := t.p.do(ctx, t.w, func(c *mcpclient.Client) error {
+	err := t.p.do(ctx, t.c, func(c *mcpclient.Client) error {
 		req := mcp.CallToolRequest{}
 		req.Params.Name = t.remote
 		req.Params.Arguments = args
@@ -367,158 +407,4 @@ func resultText(res *mcp.CallToolResult) string {
 		}
 	}
 	return strings.Join(parts, "\n")
-}
-
-// Sessions.
-
-type sessionKey struct {
-	url       string
-	client    *databricks.WorkspaceClient
-	principal string
-}
-
-type session struct {
-	ready    chan struct{}
-	c        *mcpclient.Client
-	err      error
-	lastUsed time.Time
-}
-
-var quiet = slog.New(slog.DiscardHandler)
-
-// do runs fn on a session for (server, client, principal), opening one when
-// needed, and retries once on a fresh session when the server has ended the
-// old one.
-func (p *Provider) do(ctx context.Context, w *databricks.WorkspaceClient, fn func(*mcpclient.Client) error) error {
-	u := p.opts.URL
-	if p.path != "" {
-		host, err := wsapi.Host(w)
-		if err != nil {
-			return err
-		}
-		u = host + p.path
-	}
-	if p.opts.SessionTTL < 0 {
-		c, err := p.open(ctx, w, u)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return fn(c)
-	}
-	key := sessionKey{url: u, client: w, principal: agent.EnvFrom(ctx).Caller.PrincipalID}
-	for attempt := 0; ; attempt++ {
-		s, err := p.session(ctx, w, key)
-		if err != nil {
-			return err
-		}
-		err = fn(s.c)
-		if err == nil || attempt > 0 || !sessionGone(err) {
-			return err
-		}
-		p.drop(key, s)
-	}
-}
-
-func sessionGone(err error) bool {
-	return errors.Is(err, transport.ErrSessionTerminated)
-}
-
-func (p *Provider) session(ctx context.Context, w *databricks.WorkspaceClient, key sessionKey) (*session, error) {
-	now := time.Now()
-	p.mu.Lock()
-	p.sweepLocked(now)
-	s, ok := p.sessions[key]
-	if !ok {
-		s = &session{ready: make(chan struct{}), lastUsed: now}
-		p.sessions[key] = s
-		p.mu.Unlock()
-		s.c, s.err = p.open(ctx, w, key.url)
-		if s.err != nil {
-			p.mu.Lock()
-			if p.sessions[key] == s {
-				delete(p.sessions, key)
-			}
-			p.mu.Unlock()
-		}
-		close(s.ready)
-		return s, s.err
-	}
-	s.lastUsed = now
-	p.mu.Unlock()
-	select {
-	case <-s.ready:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if s.err != nil {
-		// Opened by a concurrent caller that failed; try on our own.
-		return p.session(ctx, w, key)
-	}
-	return s, nil
-}
-
-func (p *Provider) drop(key sessionKey, s *session) {
-	p.mu.Lock()
-	if p.sessions[key] == s {
-		delete(p.sessions, key)
-	}
-	p.mu.Unlock()
-	go s.c.Close()
-}
-
-func (p *Provider) sweepLocked(now time.Time) {
-	for k, s := range p.sessions {
-		select {
-		case <-s.ready:
-		default:
-			continue
-		}
-		if now.Sub(s.lastUsed) > p.opts.SessionTTL {
-			delete(p.sessions, k)
-			if s.c != nil {
-				go s.c.Close()
-			}
-		}
-	}
-}
-
-// Close ends every pooled session.
-func (p *Provider) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k, s := range p.sessions {
-		delete(p.sessions, k)
-		select {
-		case <-s.ready:
-			if s.c != nil {
-				s.c.Close()
-			}
-		default:
-		}
-	}
-	return nil
-}
-
-func (p *Provider) open(ctx context.Context, w *databricks.WorkspaceClient, u string) (*mcpclient.Client, error) {
-	hc, err := wsapi.HTTPClient(w, nil)
-	if err != nil {
-		return nil, err
-	}
-	tr, err := transport.NewStreamableHTTP(u, transport.WithHTTPBasicClient(hc), transport.WithHTTPLogger(quiet))
-	if err != nil {
-		return nil, fmt.Errorf("mcp: %w", err)
-	}
-	c := mcpclient.NewClient(tr)
-	if err := c.Start(ctx); err != nil {
-		return nil, fmt.Errorf("mcp: start: %w", err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = p.opts.ProtocolVersion
-	init.Params.ClientInfo = mcp.Implementation{Name: "agentrt", Version: "0.1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("initialize: %w", err)
-	}
-	return c, nil
 }

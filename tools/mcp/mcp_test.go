@@ -251,10 +251,14 @@ func TestRequirements(t *testing.T) {
 		{"/api/2.0/mcp/functions/main/tools/lookup_order", "function:main.tools.lookup_order", "mcp.functions"},
 		{toolsmcp.VectorSearchPath("main", "docs"), "", "mcp.vectorsearch"},
 		{toolsmcp.SQL("https://h"), "", "mcp.sql"},
-		{"https://example.com/mcp", "", ""},
+		{"https://example.com/mcp", "", ""}, // with NoAuth, below
 	}
 	for _, tc := range tests {
-		p, err := toolsmcp.New(toolsmcp.Options{URL: tc.url})
+		o := toolsmcp.Options{URL: tc.url}
+		if tc.url == "https://example.com/mcp" {
+			o.Auth = toolsmcp.NoAuth()
+		}
+		p, err := toolsmcp.New(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -294,13 +298,23 @@ func TestForeignHostRefused(t *testing.T) {
 func TestSessionTTL(t *testing.T) {
 	f := newFakeServer(t)
 	w := testws.PAT(t, f.URL, "alice-token")
-	p, _ := toolsmcp.New(toolsmcp.Options{URL: path, SessionTTL: time.Millisecond})
+	p, _ := toolsmcp.New(toolsmcp.Options{URL: path, SessionTTL: time.Minute})
 	defer p.Close()
-	if _, err := p.Prepare(context.Background(), w); err != nil {
+	now := time.Now()
+	p.SetClock(func() time.Time { return now }) // calls are sequential
+	ctx := callerCtx("alice", "")
+	if _, err := p.Prepare(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Millisecond) // the idle TTL itself is under test
-	if _, err := p.Prepare(context.Background(), w); err != nil {
+	now = now.Add(59 * time.Second)
+	if _, err := p.Prepare(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count("initialize"); n != 1 {
+		t.Errorf("initialize count = %d, want 1 within the idle TTL", n)
+	}
+	now = now.Add(61 * time.Second)
+	if _, err := p.Prepare(ctx, w); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.count("initialize"); n != 2 {

@@ -6,6 +6,9 @@
 // Both go through the client's own Config, so a per-request user client (whose
 // credentials come from the request context and which enforces its scopes)
 // keeps doing so, and refreshed tokens are used without any caching here.
+// The *http.Client signs only requests to the workspace host: any other host
+// (a third-party URL, a redirect elsewhere) is refused before a credential is
+// attached, whatever the client's credentials provider would do.
 package wsapi
 
 import (
@@ -15,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -88,7 +93,15 @@ func HTTPClient(w *databricks.WorkspaceClient, opts *Options) (*http.Client, err
 			return c.(*http.Client), nil
 		}
 	}
-	t := &signer{cfg: w.Config, statuses: []int{http.StatusUnauthorized, http.StatusForbidden}}
+	host, err := Host(w)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(host)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("workspace client: invalid host %q", host)
+	}
+	t := &signer{cfg: w.Config, host: u.Host, hostport: HostPort(u), statuses: []int{http.StatusUnauthorized, http.StatusForbidden}}
 	if opts != nil && opts.ErrorStatuses != nil {
 		t.statuses = opts.ErrorStatuses
 	}
@@ -102,7 +115,23 @@ func HTTPClient(w *databricks.WorkspaceClient, opts *Options) (*http.Client, err
 
 type signer struct {
 	cfg      *config.Config
+	host     string // the workspace's host[:port], for errors
+	hostport string // the same, with the port made explicit
 	statuses []int
+}
+
+// HostPort returns u's host and port, lower-cased, with the scheme's default
+// port made explicit, so "https://h" and "https://H:443" compare equal.
+func HostPort(u *url.URL) string {
+	host := strings.ToLower(u.Host)
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	port := "443"
+	if strings.EqualFold(u.Scheme, "http") {
+		port = "80"
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
 }
 
 func (s *signer) base() http.RoundTripper {
@@ -114,7 +143,18 @@ func (s *signer) base() http.RoundTripper {
 
 // RoundTrip clones the request before adding credentials, as a RoundTripper
 // must not modify its input.
+// A request to any host but the workspace's is refused unsent.
 func (s *signer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil || req.URL.Host == "" || HostPort(req.URL) != s.hostport {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		host := ""
+		if req.URL != nil {
+			host = req.URL.Host
+		}
+		return nil, &HostError{Host: host, Workspace: s.host}
+	}
 	r := req.Clone(req.Context())
 	r.Header.Del("Authorization") // never forward a placeholder key
 	if err := s.cfg.Authenticate(r); err != nil {
@@ -174,6 +214,21 @@ func ResponseError(ctx context.Context, resp *http.Response) error {
 		return err
 	}
 	return fmt.Errorf("unexpected HTTP status %d", resp.StatusCode)
+}
+
+// HostError is a request the workspace *http.Client refused because it was
+// aimed at a host other than the workspace's: the workspace credential (user
+// or system) is never attached to it. It matches
+// databricks.ErrPermissionDenied, as the user client's own host check does.
+type HostError struct{ Host, Workspace string }
+
+func (e *HostError) Error() string {
+	return fmt.Sprintf("refusing to send the workspace credential to host %q (workspace host is %q)", e.Host, e.Workspace)
+}
+
+// Unwrap makes errors.Is(err, databricks.ErrPermissionDenied) hold.
+func (e *HostError) Unwrap() error {
+	return &apierr.APIError{ErrorCode: "PERMISSION_DENIED", StatusCode: http.StatusForbidden, Message: e.Error()}
 }
 
 // AuthError is a failure to authenticate a request before it was sent (no

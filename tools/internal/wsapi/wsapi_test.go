@@ -11,6 +11,7 @@ import (
 
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/apierr"
+	"github.com/databricks/databricks-sdk-go/config"
 
 	"github.com/agentrt/agentrt/tools/internal/testws"
 	"github.com/agentrt/agentrt/tools/internal/wsapi"
@@ -78,3 +79,91 @@ func TestHostAndNoClient(t *testing.T) {
 		t.Fatal("no API client")
 	}
 }
+
+// TestHTTPClientRefusesForeignHosts: the workspace credential goes only to
+// the workspace host, neither to another URL nor through a redirect.
+func TestHTTPClientRefusesForeignHosts(t *testing.T) {
+	var foreignAuth []string
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		foreignAuth = append(foreignAuth, r.Header.Get("Authorization"))
+	}))
+	defer foreign.Close()
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, foreign.URL+"/landing", http.StatusTemporaryRedirect)
+	}))
+	defer ws.Close()
+	hc, err := wsapi.HTTPClient(testws.PAT(t, ws.URL, "secret-token"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{foreign.URL + "/mcp", ws.URL + "/redirect"} {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		_, err := hc.Do(req)
+		var he *wsapi.HostError
+		if !errors.As(err, &he) || !errors.Is(err, databricks.ErrPermissionDenied) {
+			t.Fatalf("%s: err = %v, want *HostError", u, err)
+		}
+		if !strings.Contains(err.Error(), strings.TrimPrefix(foreign.URL, "http://")) || strings.Contains(err.Error(), "secret-token") {
+			t.Errorf("error %q must name the host and not the token", err)
+		}
+	}
+	if len(foreignAuth) != 0 {
+		t.Errorf("the foreign host got %d requests: %q", len(foreignAuth), foreignAuth)
+	}
+}
+
+type recorder struct{ hosts []string }
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.hosts = append(r.hosts, req.URL.Host+" "+req.Header.Get("Authorization"))
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+}
+
+// TestHTTPClientHostMatch: the default port, the host's case and a
+// different port or scheme are told apart as a browser would.
+func TestHTTPClientHostMatch(t *testing.T) {
+	rec := &recorder{}
+	w, err := databricks.NewWorkspaceClient(&databricks.Config{
+		Host: "https://Adb-1.example.com", Token: "tok", AuthType: "pat", Credentials: config.PatCredentials{},
+		Loaders: []config.Loader{noLoader{}}, HTTPTransport: rec,
+		HostMetadataResolver: func(context.Context, string) (*config.HostMetadata, error) { return nil, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := wsapi.HTTPClient(w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for u, ok := range map[string]bool{
+		"https://adb-1.example.com/x":     true,
+		"https://adb-1.example.com:443/x": true,
+		"http://adb-1.example.com/x":      false,
+		"https://adb-1.example.com:8443/": false,
+		"https://adb-1.example.com.evil/": false,
+		"https://example.com/":            false,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		resp, err := hc.Do(req)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		var he *wsapi.HostError
+		if ok != (err == nil) || (!ok && !errors.As(err, &he)) {
+			t.Errorf("%s: err = %v, want allowed=%v", u, err, ok)
+		}
+	}
+	for _, h := range rec.hosts {
+		if !strings.HasPrefix(strings.ToLower(h), "adb-1.example.com") {
+			t.Errorf("sent to %s", h)
+		}
+	}
+	if len(rec.hosts) != 2 {
+		t.Errorf("sent %d requests, want 2", len(rec.hosts))
+	}
+}
+
+type noLoader struct{}
+
+func (noLoader) Name() string                   { return "test" }
+func (noLoader) Configure(*config.Config) error { return nil }
