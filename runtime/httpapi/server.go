@@ -279,16 +279,13 @@ func (s *Server) handle(c *gin.Context) {
 		return
 	}
 
-	// The body is in. The server's ReadTimeout, counted from the request's
-	// start, has bounded it (a slow body holds no slot); past this point
-	// its expiry would end net/http's background read and cancel the
-	// request's context as if the client had gone, so lift it. Likewise the
-	// server's WriteTimeout must not cut the answer: the write deadline now
-	// covers the whole agent call plus one write.
+	// The body is in (the server's ReadTimeout bounded it; net/http lifts
+	// the read deadline at its end). The server's WriteTimeout, counted
+	// from the request's start, must not cut the answer: the write
+	// deadline now covers the whole agent call plus one write.
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{}) // unsupported on recorders: ignore
 	if d := s.limits.RequestTimeout; d > 0 {
-		_ = rc.SetWriteDeadline(time.Now().Add(d + s.limits.WriteTimeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(d + s.limits.WriteTimeout)) // unsupported on recorders: ignore
 	} else {
 		_ = rc.SetWriteDeadline(time.Time{}) // each write sets its own
 	}
