@@ -55,9 +55,13 @@ type Options struct {
 	Logger    *slog.Logger // default slog.Default()
 	Dev       bool
 
-	// net/http server timeouts; zero takes the defaults above. Streams and
-	// late answers extend their own write deadline (Limits.WriteTimeout),
-	// so WriteTimeout does not cut them.
+	// net/http server timeouts; zero takes the defaults above. ReadTimeout
+	// bounds the headers and body (slow uploads). On the agent routes, once
+	// the body is read, the handler manages the write deadline itself
+	// (Limits.RequestTimeout + Limits.WriteTimeout, renewed on every
+	// write), so a RequestTimeout longer than WriteTimeout still ends in a
+	// 504 or an error event, never an empty reply. See
+	// docs/deploy.md#timeouts.
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration

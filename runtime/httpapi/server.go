@@ -61,9 +61,11 @@ type Limits struct {
 	// RequestTimeout bounds one agent call (504, or an error event once a
 	// stream has started). Zero means no bound.
 	RequestTimeout time.Duration
-	// WriteTimeout is the write deadline given to each stream frame and to
-	// a late non-streaming answer, so that answers outlive the server's own
-	// WriteTimeout. Default 30s.
+	// WriteTimeout bounds each write of an agent request's answer: every
+	// stream flush, the JSON answer and any error body get a deadline of
+	// now+WriteTimeout, and the agent call itself runs under a deadline of
+	// RequestTimeout+WriteTimeout, so answers (including a 504) outlive
+	// the net/http server's own WriteTimeout. Default 30s.
 	WriteTimeout time.Duration
 	// RetryAfter is the Retry-After sent with a 503. Default 1s.
 	RetryAfter time.Duration
@@ -106,6 +108,7 @@ type Server struct {
 	log       *slog.Logger
 	dev       bool
 	sem       chan struct{}
+	agents    agentMetrics
 	info      []byte
 	engine    *gin.Engine
 	tel       *telemetry.Server
@@ -127,6 +130,7 @@ func New(opts Options) (*Server, error) {
 		log:       opts.Logger,
 		dev:       opts.Dev,
 		tel:       opts.Telemetry,
+		agents:    newAgentMetrics(),
 	}
 	if s.name == "" {
 		s.name = "agent"
@@ -222,8 +226,16 @@ func (s *Server) recoverer(c *gin.Context) {
 }
 
 func (s *Server) fail(c *gin.Context, e *httperr.Error) {
+	s.extendWrite(c.Writer)
 	e.Write(c.Writer)
 	c.Abort()
+}
+
+// extendWrite gives the next write its own deadline, however long the
+// request has taken, so that a late answer or error is delivered rather
+// than cut into an empty reply by an earlier deadline.
+func (s *Server) extendWrite(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -245,16 +257,6 @@ func (s *Server) handle(c *gin.Context) {
 	env := agent.EnvFrom(ctx) // from begin
 	reqID := env.RequestID
 
-	if s.sem != nil {
-		select {
-		case s.sem <- struct{}{}:
-			defer func() { <-s.sem }()
-		default:
-			s.fail(c, httperr.Unavailable("the server is at its concurrency limit; retry later",
-				int((s.limits.RetryAfter+time.Second-1)/time.Second)))
-			return
-		}
-	}
 	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
 		s.fail(c, e)
 		return
@@ -277,6 +279,31 @@ func (s *Server) handle(c *gin.Context) {
 		return
 	}
 
+	// The body is in (the server's ReadTimeout bounded it; net/http lifts
+	// the read deadline at its end). The server's WriteTimeout, counted
+	// from the request's start, must not cut the answer: the write
+	// deadline now covers the whole agent call plus one write.
+	rc := http.NewResponseController(w)
+	if d := s.limits.RequestTimeout; d > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(d + s.limits.WriteTimeout)) // unsupported on recorders: ignore
+	} else {
+		_ = rc.SetWriteDeadline(time.Time{}) // each write sets its own
+	}
+
+	// Admission after the body: only decoded, valid requests compete for
+	// a slot, and the slot is freed when the agent call has returned.
+	release, ok := s.acquire()
+	if !ok {
+		s.fail(c, s.unavailable())
+		return
+	}
+	held := true // until run takes over release
+	defer func() {
+		if held {
+			release()
+		}
+	}()
+
 	if d := s.limits.RequestTimeout; d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
@@ -297,10 +324,11 @@ func (s *Server) handle(c *gin.Context) {
 	ctx, span := telemetry.StartPredict(ctx, req.Stream, req.Input)
 	defer span.End()
 
+	held = false
 	if req.Stream {
-		s.serveStream(ctx, c, req, reqID)
+		s.serveStream(ctx, c, req, reqID, release)
 	} else {
-		s.serveJSON(ctx, c, req, reqID, start, bp)
+		s.serveJSON(ctx, c, req, reqID, release, bp)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
@@ -398,22 +426,6 @@ func call(fn func() error) (err error) {
 	return fn()
 }
 
-// run calls fn and returns its error; with a deadline on ctx it stops
-// waiting when the deadline passes, even if fn does not watch ctx.
-func run(ctx context.Context, fn func() error) error {
-	if _, ok := ctx.Deadline(); !ok {
-		return call(fn)
-	}
-	done := make(chan error, 1)
-	go func() { done <- call(fn) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // agentError maps an error from a preparer or the agent to what the client
 // gets, logging the details the client must not see.
 func (s *Server) agentError(ctx context.Context, r *http.Request, reqID, stage string, err error) *httperr.Error {
@@ -440,9 +452,9 @@ func (s *Server) agentError(ctx context.Context, r *http.Request, reqID, stage s
 	}
 }
 
-func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, reqID string, start time.Time, bp *[]byte) {
+func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, reqID string, release func(), bp *[]byte) {
 	var resp *agent.Response
-	err := run(ctx, func() error {
+	err := s.run(ctx, reqID, "predict", release, func() error {
 		var err error
 		resp, err = s.agent.Predict(ctx, req)
 		if err == nil && resp == nil {
@@ -475,11 +487,7 @@ func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Reque
 		return
 	}
 	*bp = body[:0]
-	if time.Since(start) > s.limits.WriteTimeout/2 {
-		// The server's WriteTimeout counts from the request's start; a slow
-		// agent must still be able to answer.
-		_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
-	}
+	s.extendWrite(c.Writer)
 	c.Writer.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	writeJSON(c.Writer, http.StatusOK, body)
 }

@@ -264,7 +264,7 @@ func (y *synth) finish() {
 
 // serveStream answers with an SSE stream. Preparers have run; from here on
 // the status is 200 and failures become an error event.
-func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Request, reqID string) {
+func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Request, reqID string, release func()) {
 	w := c.Writer
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -301,7 +301,7 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 		return out.flush()
 	}
 
-	err := run(ctx, func() error {
+	err := s.run(ctx, reqID, "predict_stream", release, func() error {
 		if s.streamer != nil {
 			return s.streamer.PredictStream(ctx, req, emit)
 		}
