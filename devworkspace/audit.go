@@ -69,3 +69,7 @@ func (ws *Workspace) handleAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": ws.audit.since(since)})
 }
+
+// AuditSince returns the entries with Seq > seq, oldest first, so a long
+// run can read the bounded log in parts.
+func (ws *Workspace) AuditSince(seq int64) []AuditEntry { return ws.audit.since(seq) }

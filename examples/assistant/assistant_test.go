@@ -23,6 +23,13 @@ import (
 // (it implements tools.Declarer) and reports skips in custom_outputs.
 func serve(t *testing.T) *httptest.Server {
 	t.Helper()
+	srv, _ := serveDev(t)
+	return srv
+}
+
+// serveDev is serve that also returns the dev workspace, for its audit log.
+func serveDev(t *testing.T) (*httptest.Server, *devworkspace.Workspace) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	dev, err := devworkspace.Start(ctx, devworkspace.Options{})
@@ -53,7 +60,7 @@ func serve(t *testing.T) *httptest.Server {
 	}
 	srv := httptest.NewServer(host.Handler())
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, dev
 }
 
 type result struct {
