@@ -37,6 +37,11 @@ const (
 	DefaultWriteTimeout      = time.Minute
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultDrainTimeout      = 25 * time.Second // inside Kubernetes' default 30s grace period
+	// DefaultMaxHeaderBytes bounds a request's header block; net/http
+	// answers 431 above it. Real requests carry a few KB (an OAuth token is
+	// ~1-2 KB); net/http's own default of 1 MB lets every connection pin
+	// a megabyte.
+	DefaultMaxHeaderBytes = 64 << 10
 )
 
 // Options configure a Host. Only Agent is required.
@@ -66,6 +71,9 @@ type Options struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
+	// MaxHeaderBytes bounds the request header block (default
+	// DefaultMaxHeaderBytes; 431 above it).
+	MaxHeaderBytes int
 	// DrainTimeout bounds how long shutdown waits for in-flight requests.
 	DrainTimeout time.Duration
 	// OnShutdown, if set, runs (in its own goroutine) once shutdown has
@@ -117,6 +125,9 @@ func New(opts Options) (*Host, error) {
 	def(&opts.WriteTimeout, DefaultWriteTimeout)
 	def(&opts.IdleTimeout, DefaultIdleTimeout)
 	def(&opts.DrainTimeout, DefaultDrainTimeout)
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
 	var tel *telemetry.Server
 	if opts.Telemetry != nil {
 		tel = telemetry.NewServer()
@@ -236,6 +247,7 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       h.opts.ReadTimeout,
 		WriteTimeout:      h.opts.WriteTimeout,
 		IdleTimeout:       h.opts.IdleTimeout,
+		MaxHeaderBytes:    h.opts.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
 	}
 	if h.opts.OnShutdown != nil {
