@@ -96,7 +96,9 @@ func TestNewRefusesBadNames(t *testing.T) {
 
 func TestHandler(t *testing.T) {
 	h := Handler(nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }),
-		func(w http.ResponseWriter, r *http.Request, reason string) { http.Error(w, reason, http.StatusForbidden) })
+		func(w http.ResponseWriter, r *http.Request, reason string) {
+			http.Error(w, reason, http.StatusForbidden)
+		})
 	r := httptest.NewRequest(http.MethodGet, "/", nil) // Host: example.com
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
