@@ -40,7 +40,7 @@ func (ws *Workspace) registerMCP() {
 	}
 	// Unlike the managed servers, the external one mints Mcp-Session-Id
 	// values, so proxies that must relay that header are exercised.
-	ext := server.NewStreamableHTTPServer(newExternalMCPServer())
+	ext := server.NewStreamableHTTPServer(newExternalMCPServer(), server.WithDisableLocalhostProtection(true))
 	ws.routePublic(path, func(w http.ResponseWriter, r *http.Request) {
 		if t := ws.cfg.MCP.ExternalServerToken; t != "" && r.Header.Get("Authorization") != "Bearer "+t {
 			writeError(w, http.StatusUnauthorized, codeUnauthenticated, "the external MCP server needs its connection's bearer token")
@@ -68,6 +68,10 @@ func mcpCaller(ctx context.Context) (*Principal, error) {
 func (ws *Workspace) newStreamable(s *server.MCPServer) *server.StreamableHTTPServer {
 	return server.NewStreamableHTTPServer(s,
 		server.WithStateLess(true),
+		// The workspace's own host check (Handler) covers every route, in
+		// its error shape and with its allow-list; mcp-go's would refuse
+		// allowed hosts with a plain-text body.
+		server.WithDisableLocalhostProtection(true),
 		server.WithHTTPContextFunc(func(ctx context.Context, r *http.Request) context.Context {
 			return context.WithValue(ctx, mcpCallerKey{}, callerFrom(r.Context()))
 		}),

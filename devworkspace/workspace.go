@@ -30,6 +30,15 @@
 // public; GET /dev/audit (the audit log, ?since=seq) is a public dev-only
 // route.
 //
+// # Loopback only
+//
+// The credentials above are public, so every route (REST, managed and
+// external MCP, the toy external server) refuses, with 403
+// PERMISSION_DENIED, a request whose Host is not a loopback name or address
+// (localhost, *.localhost, 127.0.0.0/8, [::1]; any port) or whose Origin is
+// not a loopback origin: a web page cannot reach the workspace through DNS
+// rebinding or a cross-site request. Options.AllowedHosts adds names.
+//
 // # SQL
 //
 // Statements run on an in-memory SQLite database (modernc.org/sqlite) as
@@ -52,6 +61,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentrt/agentrt/internal/hostcheck"
 	"github.com/agentrt/agentrt/runtime/scopes"
 )
 
@@ -77,18 +87,23 @@ type Options struct {
 	LLMProxyURL string
 	// Logger receives request logs; nil discards them.
 	Logger *slog.Logger
+	// AllowedHosts are host names or addresses (no port) answered besides
+	// loopback ones, for a workspace reached over the network; "*" allows
+	// any host and turns the DNS-rebinding defence off.
+	AllowedHosts []string
 }
 
 // Workspace is one running dev workspace. It is safe for concurrent use.
 type Workspace struct {
-	opts   Options
-	cfg    *Config
-	log    *slog.Logger
-	mux    *http.ServeMux
-	ttl    time.Duration
-	now    func() time.Time
-	server *http.Server
-	url    string
+	opts    Options
+	cfg     *Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler // mux behind the loopback host check
+	ttl     time.Duration
+	now     func() time.Time
+	server  *http.Server
+	url     string
 
 	principals map[string]*Principal // by user name / application id
 	auth       *tokenStore
@@ -129,6 +144,10 @@ func New(opts Options) (*Workspace, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	hosts, err := hostcheck.New(opts.AllowedHosts)
+	if err != nil {
+		return nil, fmt.Errorf("devworkspace: %w", err)
+	}
 	ws := &Workspace{
 		opts:          opts,
 		cfg:           cfg,
@@ -145,6 +164,7 @@ func New(opts Options) (*Workspace, error) {
 	if ws.ttl == 0 {
 		ws.ttl = time.Hour
 	}
+	ws.handler = hostcheck.Handler(hosts, ws.mux, ws.refuseHost)
 	ws.auth = newTokenStore(ws)
 	if err := ws.loadIdentities(); err != nil {
 		return nil, err
@@ -187,7 +207,7 @@ func Start(ctx context.Context, opts Options) (*Workspace, error) {
 		return nil, fmt.Errorf("devworkspace: listen: %w", err)
 	}
 	ws.url = "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: ws.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: ws.handler, ReadHeaderTimeout: 10 * time.Second}
 	ws.mu.Lock()
 	ws.server = srv
 	ws.mu.Unlock()
@@ -206,8 +226,17 @@ func Start(ctx context.Context, opts Options) (*Workspace, error) {
 	return ws, nil
 }
 
-// Handler serves the workspace's APIs.
-func (ws *Workspace) Handler() http.Handler { return ws.mux }
+// Handler serves the workspace's APIs, to loopback hosts and
+// Options.AllowedHosts only.
+func (ws *Workspace) Handler() http.Handler { return ws.handler }
+
+// refuseHost answers a request the loopback host check refused, in the
+// workspace's error shape. It is logged, not audited: the request reached
+// no API.
+func (ws *Workspace) refuseHost(w http.ResponseWriter, r *http.Request, reason string) {
+	ws.log.Warn("devworkspace: refused request", "method", r.Method, "path", r.URL.Path, "reason", reason)
+	writeError(w, http.StatusForbidden, codePermissionDenied, "%s", reason)
+}
 
 // URL is the base URL Start listens on ("" when built with New).
 func (ws *Workspace) URL() string { return ws.url }

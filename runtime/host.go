@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/hostcheck"
 	"github.com/agentrt/agentrt/runtime/httpapi"
 	"github.com/agentrt/agentrt/runtime/httperr"
 	"github.com/agentrt/agentrt/runtime/telemetry"
@@ -59,6 +60,12 @@ type Options struct {
 	Limits    Limits
 	Logger    *slog.Logger // default slog.Default()
 	Dev       bool
+	// DevAllowedHosts, with Dev, are the host names or addresses (no port)
+	// answered besides loopback ones ("*": any). In dev mode every request
+	// whose Host, or Origin when it has one, is not loopback or one of
+	// these is refused with 403: dev credentials are public, so a web page
+	// must not reach the host by DNS rebinding or a cross-site request.
+	DevAllowedHosts []string
 
 	// net/http server timeouts; zero takes the defaults above. ReadTimeout
 	// bounds the headers and body (slow uploads). On the agent routes, once
@@ -92,9 +99,10 @@ type Options struct {
 
 // Host serves one agent.
 type Host struct {
-	opts Options
-	api  *httpapi.Server
-	log  *slog.Logger
+	opts    Options
+	api     *httpapi.Server
+	handler http.Handler // api's, behind the loopback host check in dev mode
+	log     *slog.Logger
 
 	// readiness: GET /ready is 200 only when ready and not draining.
 	ready    atomic.Bool
@@ -145,7 +153,14 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	h := &Host{opts: opts, api: api, log: opts.Logger}
+	h := &Host{opts: opts, api: api, handler: api.Handler(), log: opts.Logger}
+	if opts.Dev {
+		hosts, err := hostcheck.New(opts.DevAllowedHosts)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: DevAllowedHosts: %w", err)
+		}
+		h.handler = hostcheck.Handler(hosts, h.handler, h.refuseHost)
+	}
 	h.ready.Store(!opts.WaitReady)
 	// Readiness for orchestrators (liveness is /health).
 	api.Engine().GET("/ready", h.serveReady)
@@ -219,7 +234,13 @@ func (h *Host) serveReady(c *gin.Context) {
 }
 
 // Handler is the host's HTTP handler (for tests and for embedding).
-func (h *Host) Handler() http.Handler { return h.api.Handler() }
+func (h *Host) Handler() http.Handler { return h.handler }
+
+// refuseHost answers a dev-mode request from a non-loopback Host or Origin.
+func (h *Host) refuseHost(w http.ResponseWriter, r *http.Request, reason string) {
+	h.log.WarnContext(r.Context(), "refused request", "method", r.Method, "path", r.URL.Path, "reason", reason)
+	httperr.PermissionDenied(reason).Write(w)
+}
 
 // API is the HTTP surface, for mounting more routes.
 func (h *Host) API() *httpapi.Server { return h.api }
@@ -242,7 +263,7 @@ func (h *Host) ListenAndServe(ctx context.Context, addr string) error {
 // says so. Serve closes ln.
 func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           h.api.Handler(),
+		Handler:           h.handler,
 		ReadHeaderTimeout: h.opts.ReadHeaderTimeout,
 		ReadTimeout:       h.opts.ReadTimeout,
 		WriteTimeout:      h.opts.WriteTimeout,

@@ -1,14 +1,18 @@
 // Command devworkspace runs the embedded dev workspace as a standalone
 // server: a local, offline Databricks workspace for agent development.
 //
-//	devworkspace [--addr 127.0.0.1:8765] [--config workspace.yaml] [--llm-proxy http://localhost:11434/v1]
+//	devworkspace [--addr 127.0.0.1:8765] [--config workspace.yaml] [--llm-proxy http://localhost:11434/v1] [--allow-remote devbox.lan]
 //
 // It prints its URL and the dev credentials, and exits cleanly on SIGINT or
-// SIGTERM.
+// SIGTERM. The credentials are public, so it listens on loopback and answers
+// only loopback Host and Origin values (a web page cannot reach it by DNS
+// rebinding); --allow-remote names the hosts remote clients use, which also
+// permits a non-loopback --addr.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +22,8 @@ import (
 	"syscall"
 
 	"github.com/agentrt/agentrt/devworkspace"
+	"github.com/agentrt/agentrt/internal/hostcheck"
+	"github.com/agentrt/agentrt/runtime/devmode"
 )
 
 func main() {
@@ -33,6 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	config := fs.String("config", "", "workspace YAML file (default: the embedded default workspace)")
 	llmProxy := fs.String("llm-proxy", "", "proxy dev-llm to this OpenAI-compatible base URL")
+	allowRemote := fs.String("allow-remote", "", "comma-separated host names or addresses answered besides loopback ones, and permission to listen on a non-loopback --addr; * allows any Host (no DNS-rebinding check)")
 	verbose := fs.Bool("v", false, "log every request")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -41,13 +48,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
+	hosts := hostcheck.Split(*allowRemote)
+	if _, err := hostcheck.New(hosts); err != nil {
+		return fmt.Errorf("--allow-remote: %w", err)
+	}
+	if err := devmode.CheckAddr("--addr", *addr); err != nil && len(hosts) == 0 {
+		var ae *devmode.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("--addr %q is not a loopback address: the dev credentials are public; use 127.0.0.1, or name the hosts remote clients use with --allow-remote", *addr)
+		}
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ws, err := devworkspace.Start(ctx, devworkspace.Options{
-		Addr:        *addr,
-		ConfigFile:  *config,
-		LLMProxyURL: *llmProxy,
-		Logger:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Addr:         *addr,
+		ConfigFile:   *config,
+		LLMProxyURL:  *llmProxy,
+		AllowedHosts: hosts,
+		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {
 		return err

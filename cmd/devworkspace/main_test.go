@@ -122,3 +122,80 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 		t.Fatal("no exit after SIGTERM")
 	}
 }
+
+// startRun runs the command with args and returns its URL from the banner;
+// it stops when the test ends.
+func startRun(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, args, pw, io.Discard)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	sc := bufio.NewScanner(pr)
+	var url string
+	for url == "" && sc.Scan() {
+		url, _ = strings.CutPrefix(sc.Text(), "dev workspace listening on ")
+	}
+	go io.Copy(io.Discard, pr)
+	if url == "" {
+		t.Fatal("no URL printed")
+	}
+	return url
+}
+
+func getWithHost(t *testing.T, url, host, origin string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"/api/2.0/preview/scim/v2/Me", nil)
+	req.Host = host
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	req.Header.Set("Authorization", "Bearer dev-alice-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// --allow-remote is the command's --dev-allow-remote: loopback Host and
+// Origin values only, unless named.
+func TestAllowRemote(t *testing.T) {
+	url := startRun(t, "--addr", "127.0.0.1:0")
+	for _, c := range []struct {
+		host, origin string
+		want         int
+	}{
+		{"evil.example.com", "", 403},
+		{"localhost", "http://evil.example.com", 403},
+		{"devbox.test", "", 403},
+		{"localhost:1", "http://localhost:3000", 200},
+	} {
+		if got := getWithHost(t, url, c.host, c.origin); got != c.want {
+			t.Errorf("Host %q Origin %q: %d, want %d", c.host, c.origin, got, c.want)
+		}
+	}
+	url = startRun(t, "--addr", "127.0.0.1:0", "--allow-remote", "devbox.test")
+	if got := getWithHost(t, url, "devbox.test:8765", "http://devbox.test:8765"); got != 200 {
+		t.Errorf("allowed host: %d", got)
+	}
+	if got := getWithHost(t, url, "evil.example.com", ""); got != 403 {
+		t.Errorf("evil.example.com with an allow-list: %d", got)
+	}
+	for _, args := range [][]string{
+		{"--addr", "0.0.0.0:0"},
+		{"--addr", "127.0.0.1:0", "--allow-remote", "true"},
+	} {
+		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--allow-remote") {
+			t.Errorf("run(%q) = %v, want an error naming --allow-remote", args, err)
+		}
+	}
+}

@@ -188,6 +188,8 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 		Manifest:  manifest,
 		Preparers: preparers,
 		Dev:       c.ws.dev,
+		// The same names the dev workspace answers (--dev-allow-remote).
+		DevAllowedHosts: c.ws.allowedHosts(),
 		Limits: runtime.Limits{
 			MaxBodyBytes:   c.maxBodyBytes,
 			MaxConcurrency: c.maxConcurrency,

@@ -16,6 +16,7 @@ import (
 	"strconv"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/hostcheck"
 	"github.com/agentrt/agentrt/runtime"
 	"github.com/agentrt/agentrt/runtime/devmode"
 	"github.com/agentrt/agentrt/runtime/workspace"
@@ -28,7 +29,7 @@ type workspaceFlags struct {
 	devWorkspaceAddr string
 	devConfig        string
 	devLLMURL        string
-	devAllowRemote   bool
+	devAllowRemote   string // comma-separated host names
 	allowMissing     bool
 	tokenExchange    bool
 	trustForwarded   bool
@@ -45,11 +46,15 @@ func (w *workspaceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.devWorkspaceAddr, "dev-workspace-addr", env("AGENTRT_DEV_WORKSPACE_ADDR", "127.0.0.1:0"), "listen address of the dev workspace (AGENTRT_DEV_WORKSPACE_ADDR); port 0 picks a free port")
 	fs.StringVar(&w.devConfig, "dev-config", env("AGENTRT_DEV_CONFIG", ""), "dev workspace configuration file (AGENTRT_DEV_CONFIG); default: the embedded example workspace")
 	fs.StringVar(&w.devLLMURL, "dev-llm-url", env("AGENTRT_DEV_LLM_URL", ""), "OpenAI-compatible base URL the dev model proxies to (AGENTRT_DEV_LLM_URL); default: the deterministic dev model")
-	fs.BoolVar(&w.devAllowRemote, "dev-allow-remote", envBool("AGENTRT_DEV_ALLOW_REMOTE"), "let --dev listen on a non-loopback address (AGENTRT_DEV_ALLOW_REMOTE); anyone who can reach it can act as any mock user")
+	fs.StringVar(&w.devAllowRemote, "dev-allow-remote", env("AGENTRT_DEV_ALLOW_REMOTE", ""), "comma-separated host names or addresses that --dev answers besides loopback ones, and permission to listen on a non-loopback address (AGENTRT_DEV_ALLOW_REMOTE); * allows any Host and turns the DNS-rebinding check off; anyone who can reach it can act as any mock user")
 	fs.BoolVar(&w.allowMissing, "allow-missing-resources", envBool("AGENTRT_ALLOW_MISSING_RESOURCES"), "start even when the start-up check of declared resources fails (AGENTRT_ALLOW_MISSING_RESOURCES)")
 	fs.BoolVar(&w.trustForwarded, "trust-forwarded-identity", envBool("AGENTRT_TRUST_FORWARDED_IDENTITY"), "a trusted proxy (the Databricks Apps front door) sets X-Forwarded-User/-Email/-Preferred-Username; read them for callers whose token came in X-Forwarded-Access-Token (AGENTRT_TRUST_FORWARDED_IDENTITY). The principal id is always verified with the workspace")
 	fs.BoolVar(&w.tokenExchange, "token-exchange", envBool("AGENTRT_TOKEN_EXCHANGE"), "exchange each caller's token for one limited to the declared user API scopes, RFC 8693 (AGENTRT_TOKEN_EXCHANGE)")
 }
+
+// allowedHosts is --dev-allow-remote as a list, for the dev workspace and
+// the host alike.
+func (w workspaceFlags) allowedHosts() []string { return hostcheck.Split(w.devAllowRemote) }
 
 // openWorkspace starts the dev workspace when asked, then connects to the
 // workspace: with check set it runs only the start-up check (serve check).
@@ -81,7 +86,7 @@ func openWorkspace(ctx context.Context, w workspaceFlags, addr string, m agent.M
 	switch {
 	case w.dev:
 		d, err := devmode.Start(ctx, devmode.Options{Addr: w.devWorkspaceAddr, ConfigFile: w.devConfig, LLMProxyURL: w.devLLMURL,
-			ServeAddr: addr, AllowRemote: w.devAllowRemote, Logger: log})
+			ServeAddr: addr, AllowedHosts: w.allowedHosts(), Logger: log})
 		if err != nil {
 			return nil, close, err
 		}

@@ -68,7 +68,7 @@ func TestWorkspaceFlagsAndEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := c.ws
-	if !c.check || w.host != "https://adb-1.azuredatabricks.net" || !w.dev || !w.allowMissing || !w.tokenExchange || w.devWorkspaceAddr != "127.0.0.1:9001" || w.devAllowRemote {
+	if !c.check || w.host != "https://adb-1.azuredatabricks.net" || !w.dev || !w.allowMissing || !w.tokenExchange || w.devWorkspaceAddr != "127.0.0.1:9001" || w.devAllowRemote != "" {
 		t.Fatalf("config %+v", c)
 	}
 }

@@ -4,8 +4,10 @@
 // the real OAuth M2M flow, and the mock identities alice, bob, …).
 //
 // It also guards the one dangerous mistake of dev mode, serving mock
-// identities to the network: a non-loopback address is refused unless
-// explicitly allowed.
+// identities to the network: a non-loopback listen address is refused, and
+// the dev workspace answers only requests naming a loopback Host and Origin
+// (internal/hostcheck, the DNS-rebinding defence), unless the host names
+// remote clients use are explicitly allowed (--dev-allow-remote).
 package devmode
 
 import (
@@ -14,10 +16,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strings"
 
 	"github.com/agentrt/agentrt/devworkspace"
+	"github.com/agentrt/agentrt/internal/hostcheck"
 	"github.com/agentrt/agentrt/runtime/workspace"
 )
 
@@ -33,8 +35,10 @@ type Options struct {
 	// ServeAddr is the agent server's listen address, checked with
 	// CheckAddr.
 	ServeAddr string
-	// AllowRemote permits non-loopback addresses (--dev-allow-remote).
-	AllowRemote bool
+	// AllowedHosts (--dev-allow-remote) are the host names or addresses
+	// (no port; "*" for any) the dev servers answer besides loopback ones.
+	// Naming any also permits non-loopback listen addresses.
+	AllowedHosts []string
 	// LLMProxyURL makes the dev model proxy to an OpenAI-compatible server.
 	LLMProxyURL string
 	Logger      *slog.Logger
@@ -51,7 +55,7 @@ type AddrError struct {
 }
 
 func (e *AddrError) Error() string {
-	return fmt.Sprintf("%s %q is not a loopback address: dev mode accepts mock identities (X-Dev-User) and must not be reachable from the network; use 127.0.0.1 or pass --dev-allow-remote", e.Flag, e.Addr)
+	return fmt.Sprintf("%s %q is not a loopback address: dev mode accepts mock identities (X-Dev-User) and must not be reachable from the network; use 127.0.0.1, or name the hosts remote clients use with --dev-allow-remote", e.Flag, e.Addr)
 }
 
 // CheckAddr returns an *AddrError unless addr ("host:port") listens on
@@ -61,14 +65,12 @@ func CheckAddr(flag, addr string) error {
 	if err != nil {
 		return fmt.Errorf("%s %q: %w", flag, addr, err)
 	}
-	if strings.EqualFold(host, "localhost") {
+	// Not hostcheck.IsLoopbackHost: Go resolves *.localhost through DNS,
+	// so only localhost itself and literal addresses are sure to be local.
+	if strings.EqualFold(host, "localhost") || hostcheck.IsLoopbackIP(host) {
 		return nil
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil || !ip.IsLoopback() {
-		return &AddrError{Flag: flag, Addr: addr}
-	}
-	return nil
+	return &AddrError{Flag: flag, Addr: addr}
 }
 
 // Start checks the addresses and starts the dev workspace until ctx ends or
@@ -77,7 +79,10 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
-	if !o.AllowRemote {
+	if _, err := hostcheck.New(o.AllowedHosts); err != nil {
+		return nil, fmt.Errorf("--dev-allow-remote: %w", err)
+	}
+	if len(o.AllowedHosts) == 0 {
 		if err := CheckAddr("--dev-workspace-addr", o.Addr); err != nil {
 			return nil, err
 		}
@@ -89,6 +94,7 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 	}
 	ws, err := devworkspace.Start(ctx, devworkspace.Options{
 		Addr: o.Addr, Config: o.Config, ConfigFile: o.ConfigFile, LLMProxyURL: o.LLMProxyURL, Logger: o.Logger,
+		AllowedHosts: o.AllowedHosts,
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/agentrt/agentrt/devworkspace"
@@ -38,17 +39,40 @@ func TestStartRefusesRemote(t *testing.T) {
 			t.Errorf("Start(%+v) succeeded", o)
 		}
 	}
-	d, err := devmode.Start(context.Background(), devmode.Options{ServeAddr: "0.0.0.0:8000", AllowRemote: true})
+	// Naming the hosts remote clients use allows a remote listen address,
+	// and the dev workspace answers those names (and still loopback).
+	d, err := devmode.Start(context.Background(), devmode.Options{ServeAddr: "0.0.0.0:8000", AllowedHosts: []string{"devbox.test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Close only once the workspace is serving.
-	resp, err := http.Get(d.URL() + "/.well-known/databricks-config")
-	if err != nil {
-		t.Fatal(err)
+	defer d.Close()
+	for host, want := range map[string]int{"devbox.test:8000": 200, "127.0.0.1": 200, "evil.example.com": 403} {
+		req, _ := http.NewRequest(http.MethodGet, d.URL()+"/.well-known/databricks-config", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: %d, want %d", host, resp.StatusCode, want)
+		}
 	}
-	resp.Body.Close()
-	d.Close()
+}
+
+// The old boolean form of --dev-allow-remote is refused with the reason, not
+// taken for a host named "true".
+func TestStartRefusesBadAllowedHosts(t *testing.T) {
+	for _, hosts := range [][]string{{"true"}, {"devbox.test:8000"}} {
+		d, err := devmode.Start(context.Background(), devmode.Options{ServeAddr: "0.0.0.0:8000", AllowedHosts: hosts})
+		if err == nil {
+			d.Close()
+			t.Fatalf("Start(AllowedHosts %q) succeeded", hosts)
+		}
+		if !strings.Contains(err.Error(), "--dev-allow-remote") {
+			t.Errorf("error does not name the flag: %v", err)
+		}
+	}
 }
 
 // The system client reaches the dev workspace as agent-sp through the real
