@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -15,13 +16,17 @@ import (
 	"github.com/databricks/databricks-sdk-go/logger"
 )
 
-// countingServer answers 404 to everything (as a workspace without host
-// metadata does) and counts what reaches it.
+// countingServer answers SCIM Me for any token and 404 to everything else
+// (as a workspace without host metadata does), and counts what reaches it.
 func countingServer(b *testing.B) (*httptest.Server, *atomic.Int64) {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
 		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/api/2.0/preview/scim/v2/Me" {
+			w.Write([]byte(`{"id":"42","userName":"dana@example.com"}`))
+			return
+		}
 		w.WriteHeader(http.StatusNotFound)
 		w.Write([]byte(`{"error_code":"NOT_FOUND","message":"not found"}`))
 	}))
@@ -59,6 +64,36 @@ func BenchmarkAcquireClients(b *testing.B) {
 		env := &agent.Env{RequestID: "r"}
 		ctx, err := res.Prepare(agent.NewContext(context.Background(), env), req, env)
 		if err != nil || env.User == nil || env.System == nil || !credentials.HasCaller(ctx) {
+			b.Fatal("prepare failed", err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(n.Load()-before)/float64(b.N), "requests/op")
+}
+
+// BenchmarkVerifyNewCredential is the cost of a credential seen for the
+// first time: one SCIM Me round trip on loopback, paid once per distinct
+// credential per VerifyTTL (BenchmarkAcquireClients is the cached case).
+func BenchmarkVerifyNewCredential(b *testing.B) {
+	srv, n := countingServer(b)
+	user, err := credentials.NewUser(credentials.UserOptions{Host: srv.URL, Scopes: []string{"all-apis"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := identity.New(identity.Options{Manifest: agent.Manifest{UserAPIScopes: []string{"all-apis"}}, User: user.Client(), MaxCallers: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest("POST", "/responses", nil)
+	before := n.Load()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		i++
+		req.Header.Set("X-Forwarded-Access-Token", "user-token-"+strconv.Itoa(i))
+		env := &agent.Env{RequestID: "r"}
+		if _, err := res.Prepare(agent.NewContext(context.Background(), env), req, env); err != nil {
 			b.Fatal("prepare failed", err)
 		}
 	}

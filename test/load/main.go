@@ -4,6 +4,7 @@
 //
 //	ulimit -n 20000; go run ./test/load -scenario sse -streams 2000 -hold 30s
 //	ulimit -n 20000; go run ./test/load -scenario drain -streams 500 -hold 10s
+//	go run ./test/load -scenario garbage -requests 10000
 //
 // Each server runs in its own process (this binary, re-executed with
 // -serve), so the peak RSS reported (VmHWM) is the server's alone.
@@ -36,12 +37,18 @@ import (
 )
 
 func main() {
-	scenario := flag.String("scenario", "sse", "sse (streams held open) or drain (SIGTERM during streams)")
+	scenario := flag.String("scenario", "sse", "sse (streams held open), drain (SIGTERM during streams) or garbage (hostile identities against serve --dev)")
+	requests := flag.Int("requests", 10000, "garbage: hostile requests")
+	conc := flag.Int("concurrency", 64, "garbage: concurrent requests")
+	settle := flag.Duration("settle", time.Minute, "garbage: how long to wait for RSS to return near the warm baseline")
 	streams := flag.Int("streams", 2000, "concurrent streams")
 	hold := flag.Duration("hold", 30*time.Second, "how long each stream lasts")
 	gap := flag.Duration("gap", 100*time.Millisecond, "time between tokens")
 	serve := flag.String("serve", "", "internal: run a server (agentrt or bare) and print its address")
 	flag.Parse()
+	if *serve == "dev" {
+		os.Exit(runDev())
+	}
 	if *serve != "" {
 		os.Exit(runServer(*serve, *hold, *gap))
 	}
@@ -51,6 +58,8 @@ func main() {
 		err = sseScenario(*streams, *hold, *gap)
 	case "drain":
 		err = drainScenario(*streams, *hold, *gap)
+	case "garbage":
+		err = garbageScenario(*requests, *conc, *settle)
 	default:
 		err = fmt.Errorf("unknown scenario %q", *scenario)
 	}
