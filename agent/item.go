@@ -173,8 +173,9 @@ func (it *Item) decode(data []byte) error {
 		case "approve":
 			if !isNull(raw) {
 				var v bool
-				err = decodeValue(raw, &v)
-				it.Approve = &v
+				if err = decodeValue(raw, &v); err == nil {
+					it.Approve = &v // not on error: the raw value goes to Extra instead
+				}
 			}
 		case "reason":
 			err = decodeString(raw, &it.Reason)

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -15,12 +16,16 @@ import (
 // output_text part always carries "annotations", an index 0 is written), the
 // hot path avoids reflection, and unknown fields are spliced back in.
 
-// FieldError reports a request that does not match the schema. Field is a
-// JSON path such as "input[1].content[0].type"; an empty Field means the
-// whole body.
+// FieldError reports a request that does not match the schema, or is not
+// JSON. Field is a JSON path such as "input[1].content[0].type"; an empty
+// Field means the whole body (or, for a syntax error, that the error is not
+// inside any member). Offset is set for syntax errors only: the number of
+// bytes of the body read when the error was found, as in
+// json.SyntaxError (so the offending byte is the Offset-th, counting from 1).
 type FieldError struct {
-	Field string
-	Msg   string
+	Field  string
+	Msg    string
+	Offset int64
 }
 
 func (e *FieldError) Error() string {
@@ -39,11 +44,11 @@ func fieldErr(prefix string, err error) error {
 	if errors.As(err, &fe) {
 		switch {
 		case fe.Field == "":
-			return &FieldError{Field: prefix, Msg: fe.Msg}
+			return &FieldError{Field: prefix, Msg: fe.Msg, Offset: fe.Offset}
 		case fe.Field[0] == '[':
-			return &FieldError{Field: prefix + fe.Field, Msg: fe.Msg}
+			return &FieldError{Field: prefix + fe.Field, Msg: fe.Msg, Offset: fe.Offset}
 		default:
-			return &FieldError{Field: prefix + "." + fe.Field, Msg: fe.Msg}
+			return &FieldError{Field: prefix + "." + fe.Field, Msg: fe.Msg, Offset: fe.Offset}
 		}
 	}
 	return &FieldError{Field: prefix, Msg: describeJSONErr(err)}
@@ -87,6 +92,7 @@ func forEachField(data []byte, fn func(key string, raw json.RawMessage) (bool, e
 	if i < len(data) && data[i] == '}' {
 		return nil, nil
 	}
+	var seen memberNames
 	for i < len(data) {
 		if data[i] != '"' {
 			return nil, errMalformed
@@ -98,6 +104,11 @@ func forEachField(data []byte, fn func(key string, raw json.RawMessage) (bool, e
 		key, err := unquote(data[i : i+n])
 		if err != nil {
 			return nil, err
+		}
+		if seen.repeated(key) {
+			// Last-wins would let two readers of one body disagree, and half
+			// of a repeated member can survive into the decoded value.
+			return nil, &FieldError{Field: key, Msg: "member repeated in the same object"}
 		}
 		i = skipWS(data, i+n)
 		if i >= len(data) || data[i] != ':' {
@@ -130,6 +141,41 @@ func forEachField(data []byte, fn func(key string, raw json.RawMessage) (bool, e
 		return nil, errMalformed
 	}
 	return nil, errMalformed
+}
+
+// memberNames remembers an object's member names to find a repeated one:
+// a linear search while the object is small (every object of the protocol),
+// a map past that so a huge object stays linear.
+type memberNames struct {
+	small [16]string
+	n     int
+	big   map[string]struct{}
+}
+
+func (m *memberNames) repeated(k string) bool {
+	if m.big != nil {
+		if _, ok := m.big[k]; ok {
+			return true
+		}
+		m.big[k] = struct{}{}
+		return false
+	}
+	for _, x := range m.small[:m.n] {
+		if x == k {
+			return true
+		}
+	}
+	if m.n < len(m.small) {
+		m.small[m.n] = k
+		m.n++
+		return false
+	}
+	m.big = make(map[string]struct{}, 2*len(m.small))
+	for _, x := range m.small {
+		m.big[x] = struct{}{}
+	}
+	m.big[k] = struct{}{}
+	return false
 }
 
 // splitArray splits a valid JSON array into its elements (aliasing data).
@@ -166,16 +212,96 @@ func splitArray(data json.RawMessage, dst *[]json.RawMessage) error {
 
 var errMalformed = &FieldError{Msg: "malformed JSON"}
 
-// checkJSON is the one validation pass at the top of an exported decode.
+// checkJSON is the one validation pass at the top of an exported decode:
+// data must be exactly one JSON value (surrounding whitespace allowed).
+// Everything the hand scan keeps verbatim (unknown members, parameters,
+// tool_choice, …) is echoed back later, so it must be valid too. The error
+// names the byte offset and the innermost member around it.
 func checkJSON(data []byte) error {
 	if json.Valid(data) {
 		return nil
 	}
 	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
-		return &FieldError{Msg: describeJSONErr(err)}
+	err := json.Unmarshal(data, &v)
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return errMalformed // not reached: Valid and Unmarshal agree
 	}
-	return errMalformed
+	off := min(max(se.Offset, 0), int64(len(data)))
+	return &FieldError{Field: pathAt(data, int(off)), Offset: off,
+		Msg: "invalid JSON at byte " + strconv.FormatInt(off, 10) + ": " + se.Error()}
+}
+
+// pathAt returns the JSON path ("tools[0].parameters.x") of the innermost
+// member or element open where the off-th byte of data (counting from 1, as
+// json.SyntaxError.Offset does) was found wrong; data before it is a valid
+// JSON prefix. It runs on the error path only and allocates freely.
+func pathAt(data []byte, off int) string {
+	type frame struct {
+		obj    bool
+		key    string // the current member's name (objects)
+		hasKey bool
+		index  int // the current element (arrays)
+	}
+	var stack []frame
+	expectKey := false
+	data = data[:min(max(off-1, 0), len(data))] // up to, not including, the offending byte
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '{':
+			stack = append(stack, frame{obj: true})
+			expectKey = true
+		case '[':
+			stack = append(stack, frame{})
+			expectKey = false
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			expectKey = false
+		case ',':
+			if n := len(stack); n > 0 {
+				if stack[n-1].obj {
+					stack[n-1].hasKey, expectKey = false, true
+				} else {
+					stack[n-1].index++
+				}
+			}
+		case ':':
+			expectKey = false
+		case '"':
+			n, err := skipString(data[i:])
+			if err != nil {
+				i = len(data) // the error is inside this string
+				break
+			}
+			if k := len(stack); expectKey && k > 0 && stack[k-1].obj {
+				key, err := unquote(data[i : i+n])
+				if err != nil {
+					key = string(data[i+1 : i+n-1])
+				}
+				stack[k-1].key, stack[k-1].hasKey = key, true
+			}
+			i += n - 1
+		}
+	}
+	var b strings.Builder
+	for _, f := range stack {
+		switch {
+		case f.obj && f.hasKey:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(f.key)
+		case !f.obj:
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(f.index))
+			b.WriteByte(']')
+		default:
+			return b.String() // between members: the object itself
+		}
+	}
+	return b.String()
 }
 
 func cloneRaw(raw json.RawMessage) json.RawMessage {

@@ -140,9 +140,15 @@ func decodeOptInt(raw json.RawMessage, dst **int) error {
 	return nil
 }
 
-// DecodeRequest parses a request body. Every error is a *FieldError naming
-// the offending member; call Validate afterwards for the schema rules.
+// DecodeRequest parses a request body: exactly one JSON object, with nothing
+// but whitespace after it, and no member name repeated in the objects it
+// reads. Every error is a *FieldError naming the offending member (and, for
+// malformed JSON, the byte offset); call Validate afterwards for the schema
+// rules.
 func DecodeRequest(data []byte) (*Request, error) {
+	if err := checkJSON(data); err != nil {
+		return nil, err
+	}
 	req := new(Request)
 	if err := req.decode(data); err != nil {
 		return nil, err

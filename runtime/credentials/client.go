@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -48,7 +49,10 @@ func (noLoader) Configure(*config.Config) error { return nil }
 func noHostMetadata(context.Context, string) (*config.HostMetadata, error) { return nil, nil }
 
 // parseHost validates a workspace URL and returns its canonical form and
-// host:port.
+// host:port. Every credential the clients hold (the caller's token, the
+// service principal's) travels to this host, so it must be https, except on
+// a loopback address (the dev workspace, tests), where nothing crosses the
+// network: the rule grpc's RequireTransportSecurity applies.
 func parseHost(host string) (canonical, hostport string, err error) {
 	if host == "" {
 		return "", "", fmt.Errorf("credentials: no workspace host (set DATABRICKS_HOST)")
@@ -57,10 +61,42 @@ func parseHost(host string) (canonical, hostport string, err error) {
 		host = "https://" + host
 	}
 	u, err := url.Parse(host)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+	if err != nil || u.Host == "" || u.Hostname() == "" {
 		return "", "", fmt.Errorf("credentials: invalid workspace host %q", host)
 	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http":
+		return "", "", &InsecureHostError{Host: u.Scheme + "://" + u.Host}
+	default:
+		return "", "", fmt.Errorf("credentials: invalid workspace host %q: want an https:// URL", host)
+	}
 	return u.Scheme + "://" + u.Host, hostPort(u.Scheme, u.Host), nil
+}
+
+// isLoopback reports whether host (a name or an IP literal, without port or
+// brackets) is this machine: "localhost", 127.0.0.0/8 or ::1. Other names
+// are not resolved: what a name points at can change after start-up.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// InsecureHostError is returned at construction for an http:// workspace
+// host that is not a loopback address: the clients would send bearer
+// tokens over the network in plaintext.
+type InsecureHostError struct {
+	Host string // scheme://host[:port]
+}
+
+func (e *InsecureHostError) Error() string {
+	return fmt.Sprintf("credentials: workspace host %s does not use TLS, so tokens would cross the network in plaintext; "+
+		"use https:// (http:// is accepted only for loopback hosts: localhost, 127.0.0.0/8, ::1)", e.Host)
 }
 
 // hostPort makes the port explicit so that "h" and "h:443" compare equal.

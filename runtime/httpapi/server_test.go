@@ -487,7 +487,7 @@ func TestBadRequests(t *testing.T) {
 		{name: "wrong method", method: http.MethodGet, path: "/responses", wantStatus: 405, wantCode: "METHOD_NOT_ALLOWED", wantHeader: [2]string{"Allow", "POST"}},
 		{name: "wrong method on health", method: http.MethodPost, path: "/health", body: ok, wantStatus: 405, wantCode: "METHOD_NOT_ALLOWED"},
 		{name: "unknown route", path: "/nope", body: ok, wantStatus: 404, wantCode: "ENDPOINT_NOT_FOUND"},
-		{name: "malformed JSON", body: `{"input": [`, wantStatus: 400, wantCode: "BAD_REQUEST"},
+		{name: "malformed JSON", body: `{"input": [`, wantStatus: 400, wantCode: "BAD_REQUEST", wantParam: "input"},
 		{name: "not an object", body: `[1,2]`, wantStatus: 400, wantCode: "BAD_REQUEST"},
 		{name: "empty body", body: ``, wantStatus: 400, wantCode: "BAD_REQUEST"},
 		{name: "missing input", body: `{"model":"m"}`, wantStatus: 400, wantCode: "BAD_REQUEST", wantParam: "input"},

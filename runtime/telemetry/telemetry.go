@@ -121,8 +121,10 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 //
 // Traces: OTEL_TRACES_EXPORTER (none|otlp|console) picks the exporter and
 // OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL the OTLP transport (via the contrib
-// autoexport package); OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_* and the OTLP
-// endpoint/header variables are read by the SDK and exporters. When
+// autoexport package); OTEL_TRACES_SAMPLER(_ARG) picks the sampler, where
+// only the parentbased_* ones honour a caller's sampled flag (see
+// samplerFromEnv); OTEL_BSP_* and the OTLP endpoint/header variables are
+// read by the SDK and exporters. When
 // OTEL_TRACES_EXPORTER is unset, spans go over OTLP only if an OTLP endpoint
 // variable is set (rather than to a collector that is probably not there),
 // and in Dev mode also to the console span tree.
@@ -208,7 +210,11 @@ func otlpEndpointSet(signal string) bool {
 }
 
 func (t *Telemetry) tracerProviderFor(ctx context.Context, res *resource.Resource, opts Options) (*sdktrace.TracerProvider, error) {
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	sampler, err := samplerFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
 	var used []string
 	choice := os.Getenv("OTEL_TRACES_EXPORTER")
 	if choice != "" || otlpEndpointSet("TRACES") {

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/service/catalog"
@@ -74,11 +73,11 @@ var toolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 type Provider struct {
 	opts Options
 	name string
-
-	mu   sync.Mutex
-	meta *indexMeta // from the first successful probe; identity-independent
 }
 
+// indexMeta is what one identity could read about the index: the column list
+// and comments come from Unity Catalog, where another caller may see more or
+// less, so it is never shared between identities.
 type indexMeta struct {
 	textColumn, docURI, primaryKey string
 	columns                        []string
@@ -143,7 +142,10 @@ func (p *Provider) Requirements() tools.Requirements {
 
 // Prepare implements tools.Provider: it reads the index as w's identity (a
 // caller without SELECT on it gets a permission error and the tool is
-// skipped) and, once, its columns for the description.
+// skipped) and, as the same identity, its columns for the description. The
+// provider keeps nothing between calls: what one caller may read about the
+// index must not reach another, and tools.Set already caches prepared tools
+// per verified principal.
 func (p *Provider) Prepare(ctx context.Context, w *databricks.WorkspaceClient) ([]agent.Tool, error) {
 	if w == nil {
 		return nil, tools.ErrNoClient
@@ -161,14 +163,6 @@ func (p *Provider) Prepare(ctx context.Context, w *databricks.WorkspaceClient) (
 }
 
 func (p *Provider) metadata(ctx context.Context, w *databricks.WorkspaceClient, idx *vectorsearch.VectorIndex) *indexMeta {
-	// The lock is not held over the lookups below, so a slow or failing
-	// Unity Catalog does not serialise concurrent probes.
-	p.mu.Lock()
-	cached := p.meta
-	p.mu.Unlock()
-	if cached != nil {
-		return cached
-	}
 	m := &indexMeta{textColumn: p.opts.TextColumn, docURI: p.opts.DocURIColumn, primaryKey: p.opts.PrimaryKey}
 	if m.primaryKey == "" {
 		m.primaryKey = idx.PrimaryKey
@@ -184,20 +178,14 @@ func (p *Provider) metadata(ctx context.Context, w *databricks.WorkspaceClient, 
 	// table; fall back to its source table. Failing both only costs the
 	// description its column list.
 	var cols []catalog.ColumnInfo
-	complete := true
 	for _, name := range []string{p.opts.Index, source} {
 		if name == "" {
 			continue
 		}
-		t, err := w.Tables.Get(ctx, catalog.GetTableRequest{FullName: name})
-		if err == nil {
+		if t, err := w.Tables.Get(ctx, catalog.GetTableRequest{FullName: name}); err == nil {
 			cols = t.Columns
 			break
 		}
-		complete = false
-	}
-	if len(cols) > 0 {
-		complete = true
 	}
 	have := map[string]bool{}
 	for _, c := range cols {
@@ -215,11 +203,6 @@ func (p *Provider) metadata(ctx context.Context, w *databricks.WorkspaceClient, 
 		}
 	}
 	m.description = p.describe(source, cols)
-	if complete {
-		p.mu.Lock()
-		p.meta = m // keep only a full answer; retry the lookup otherwise
-		p.mu.Unlock()
-	}
 	return m
 }
 

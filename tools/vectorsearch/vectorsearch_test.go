@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/databricks/databricks-sdk-go"
@@ -176,5 +177,55 @@ func TestOptions(t *testing.T) {
 	r := p.Requirements()
 	if r.Resources[0].Name != "a.b.c" || r.UserScopes[0] != vectorsearch.Scope {
 		t.Errorf("requirements = %+v", r)
+	}
+}
+
+// TestMetadataIsPerCaller: the description's column list comes from Unity
+// Catalog, read as the caller. bob may query the index but not read its
+// table metadata, so he must never get the columns (and their comments)
+// that alice's probe fetched, whichever of them comes first. (The dev
+// workspace cannot express this split: there SELECT on an index is SELECT
+// on its table.)
+func TestMetadataIsPerCaller(t *testing.T) {
+	mux := http.NewServeMux()
+	var ucReads atomic.Int32
+	mux.HandleFunc("GET /api/2.0/vector-search/indexes/"+index, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"name":"main.docs.chunks_idx","endpoint_name":"ep","primary_key":"id","index_type":"DELTA_SYNC",
+			"delta_sync_index_spec":{"source_table":"main.docs.chunks","embedding_source_columns":[{"name":"text"}]}}`)
+	})
+	mux.HandleFunc("GET /api/2.1/unity-catalog/tables/{name}", func(w http.ResponseWriter, r *http.Request) {
+		ucReads.Add(1)
+		if r.Header.Get("Authorization") != "Bearer alice-token" {
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"error_code":"PERMISSION_DENIED","message":"no SELECT on `+r.PathValue("name")+`"}`)
+			return
+		}
+		io.WriteString(w, `{"full_name":"main.docs.chunks_idx","columns":[
+			{"name":"id","type_text":"bigint"},{"name":"text","type_text":"string","comment":"alice-visible comment"},
+			{"name":"doc_uri","type_text":"string"}]}`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	p, err := vectorsearch.New(vectorsearch.Options{Index: index})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]*databricks.WorkspaceClient{
+		"alice": testws.PAT(t, srv.URL, "alice-token"), "bob": testws.PAT(t, srv.URL, "bob-token"),
+	}
+	for _, order := range [][]string{{"alice", "bob"}, {"bob", "alice"}, {"alice", "bob", "alice", "bob"}} {
+		for _, name := range order {
+			ts, err := p.Prepare(context.Background(), clients[name])
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			d := ts[0].Definition().Description
+			if got, want := strings.Contains(d, "alice-visible comment"), name == "alice"; got != want {
+				t.Errorf("order %v: %s's description shows alice's columns: %v, want %v\n%s", order, name, got, want, d)
+			}
+		}
+	}
+	if ucReads.Load() == 0 {
+		t.Fatal("no Unity Catalog read")
 	}
 }

@@ -1,0 +1,46 @@
+package agent_test
+
+import (
+	"testing"
+
+	"github.com/agentrt/agentrt/agent"
+)
+
+// decodeBodies are a minimal request and a fuller one with client tools,
+// unknown members (kept as raw JSON) and MLflow extensions, so the cost of
+// validating what the decoder keeps verbatim shows up.
+var decodeBodies = []struct{ name, body string }{
+	{"small", `{"model":"echo","input":[{"role":"user","content":"hello, how are you today?"}]}`},
+	{"full", `{"model":"m","instructions":"Be brief.","input":[` +
+		`{"role":"system","content":"You answer questions about orders."},` +
+		`{"role":"user","content":[{"type":"input_text","text":"Where is order 1234? It was due last week."}]},` +
+		`{"type":"function_call","call_id":"c1","name":"lookup_order","arguments":"{\"id\":1234}"},` +
+		`{"type":"function_call_output","call_id":"c1","output":"{\"status\":\"shipped\",\"eta\":\"2026-12-03\"}"},` +
+		`{"role":"assistant","content":[{"type":"output_text","text":"It shipped.","annotations":[]}],"x_vendor":{"a":[1,2,3],"b":"c"}}],` +
+		`"tools":[{"type":"function","name":"lookup_order","description":"Look up an order by id.","parameters":{"type":"object","properties":{"id":{"type":"integer","description":"order id"}},"required":["id"]},"strict":true},` +
+		`{"type":"web_search_preview","search_context_size":"low","user_location":{"type":"approximate","country":"DE"}}],` +
+		`"tool_choice":"auto","temperature":0.2,"max_output_tokens":512,"metadata":{"conversation_id":"conv-1"},` +
+		`"custom_inputs":{"k":[1,{"b":null}]},"context":{"conversation_id":"conv-1","user_id":"alice"},` +
+		`"prompt_cache_key":"abc","service_tier":"auto","include":["reasoning.encrypted_content"]}`},
+}
+
+// BenchmarkDecodeRequest measures DecodeRequest + Validate, the decode work
+// every request does before the agent runs.
+func BenchmarkDecodeRequest(b *testing.B) {
+	for _, tc := range decodeBodies {
+		b.Run(tc.name, func(b *testing.B) {
+			body := []byte(tc.body)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				req, err := agent.DecodeRequest(body)
+				if err == nil {
+					err = req.Validate()
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
