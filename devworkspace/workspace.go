@@ -50,6 +50,7 @@
 package devworkspace
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,6 +92,9 @@ type Options struct {
 	// loopback ones, for a workspace reached over the network; "*" allows
 	// any host and turns the DNS-rebinding defence off.
 	AllowedHosts []string
+	// AuditEntries bounds the audit log (default 10,000 entries; the
+	// oldest go first).
+	AuditEntries int
 }
 
 // Workspace is one running dev workspace. It is safe for concurrent use.
@@ -156,7 +160,7 @@ func New(opts Options) (*Workspace, error) {
 		ttl:           cfg.TokenTTL.Duration,
 		now:           time.Now,
 		principals:    map[string]*Principal{},
-		audit:         newAuditLog(10000),
+		audit:         newAuditLog(cmp.Or(max(opts.AuditEntries, 0), 10000)),
 		statements:    map[string]*statement{},
 		conversations: map[string]*genieConversation{},
 		closed:        make(chan struct{}),

@@ -41,7 +41,9 @@ type Options struct {
 	AllowedHosts []string
 	// LLMProxyURL makes the dev model proxy to an OpenAI-compatible server.
 	LLMProxyURL string
-	Logger      *slog.Logger
+	// AuditEntries bounds the dev workspace's audit log (default 10,000).
+	AuditEntries int
+	Logger       *slog.Logger
 }
 
 // Dev is a running dev workspace.
@@ -94,7 +96,7 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 	}
 	ws, err := devworkspace.Start(ctx, devworkspace.Options{
 		Addr: o.Addr, Config: o.Config, ConfigFile: o.ConfigFile, LLMProxyURL: o.LLMProxyURL, Logger: o.Logger,
-		AllowedHosts: o.AllowedHosts,
+		AllowedHosts: o.AllowedHosts, AuditEntries: o.AuditEntries,
 	})
 	if err != nil {
 		return nil, err
