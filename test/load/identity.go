@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,18 +58,6 @@ func startDev() (*server, error) {
 	}
 	_ = cmd.Process.Kill()
 	return nil, fmt.Errorf("serve --dev did not start")
-}
-
-// rss is the server's current resident set (VmRSS), in MiB.
-func (s *server) rss() float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	for l := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return -1
 }
 
 // garbageScenario measures what hostile identities cost `serve --dev`:

@@ -184,10 +184,16 @@ func startServer(kind string, hold, gap time.Duration) (*server, error) {
 }
 
 // peakRSS is the server's high-water resident set (VmHWM), in MiB.
-func (s *server) peakRSS() float64 {
+func (s *server) peakRSS() float64 { return s.status("VmHWM:") }
+
+// rss is the server's current resident set (VmRSS), in MiB.
+func (s *server) rss() float64 { return s.status("VmRSS:") }
+
+// status reads one kB field of the server's /proc status, in MiB.
+func (s *server) status(field string) float64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	for l := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			return kb / 1024
 		}
