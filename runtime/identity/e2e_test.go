@@ -184,13 +184,20 @@ func TestMixedIdentityIsolation(t *testing.T) {
 	n, conc := isolationRequests()
 	batch := max(conc, 1000) // the dev stack's audit log holds 4n entries
 	var violations, unavailable atomic.Int64
-	report := func(counter *atomic.Int64, format string, args ...any) {
+	// The documented 10,000-request run overloads a small machine on
+	// purpose: there, load refusals are reported, not failures.
+	loadRun := os.Getenv("AGENTRT_ISOLATION_REQUESTS") != ""
+	report := func(counter *atomic.Int64, fail bool, format string, args ...any) {
 		if counter.Add(1) <= 10 {
-			t.Errorf(format, args...)
+			if fail {
+				t.Errorf(format, args...)
+			} else {
+				t.Logf(format, args...)
+			}
 		}
 	}
-	bad := func(format string, args ...any) { report(&violations, "isolation: "+format, args...) }
-	down := func(format string, args ...any) { report(&unavailable, "availability: "+format, args...) }
+	bad := func(format string, args ...any) { report(&violations, true, "isolation: "+format, args...) }
+	down := func(format string, args ...any) { report(&unavailable, !loadRun, "availability: "+format, args...) }
 	requests := map[string]int{}
 	var seq int64
 	for start := 0; start < n; start += batch {
