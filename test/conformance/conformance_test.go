@@ -33,6 +33,7 @@ type checker struct {
 	mu       sync.Mutex
 	bySchema map[string]int
 	failures int
+	seen     map[string]bool // output item types, and "usage", seen in what was validated
 }
 
 func newChecker(t *testing.T) *checker {
@@ -40,7 +41,7 @@ func newChecker(t *testing.T) *checker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &checker{t: t, spec: spec, bySchema: map[string]int{}}
+	c := &checker{t: t, spec: spec, bySchema: map[string]int{}, seen: map[string]bool{}}
 	t.Cleanup(func() {
 		var n int
 		var parts []string
@@ -56,10 +57,37 @@ func newChecker(t *testing.T) *checker {
 
 func (c *checker) count(t *testing.T, schema, label string, data []byte, err error) {
 	t.Helper()
+	var parts struct {
+		Output   []struct{ Type string }
+		Item     *struct{ Type string }
+		Usage    json.RawMessage
+		Response *struct {
+			Output []struct{ Type string }
+			Usage  json.RawMessage
+		}
+	}
+	_ = json.Unmarshal(data, &parts)
 	c.mu.Lock()
 	c.bySchema[schema]++
 	if err != nil {
 		c.failures++
+	}
+	for _, it := range parts.Output {
+		c.seen[it.Type] = true
+	}
+	if parts.Item != nil {
+		c.seen[parts.Item.Type] = true
+	}
+	if len(parts.Usage) > 0 {
+		c.seen["usage"] = true
+	}
+	if r := parts.Response; r != nil {
+		for _, it := range r.Output {
+			c.seen[it.Type] = true
+		}
+		if len(r.Usage) > 0 {
+			c.seen["usage"] = true
+		}
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -202,6 +230,7 @@ func TestEchoConforms(t *testing.T) {
 			}
 		}
 	}
+	c.requireSeen(t, agent.TypeMessage)
 }
 
 // TestErrorsConform: every error answer of the host, and the error event
@@ -305,5 +334,19 @@ func TestAssistantConforms(t *testing.T) {
 			t.Errorf("status %d, want 401", status)
 		}
 	})
+	c.requireSeen(t, agent.TypeMessage, agent.TypeFunctionCall, agent.TypeFunctionCallOutput, "usage")
 }
 
+// requireSeen fails unless what was validated included each of want (item
+// types, "usage"), so a scenario that stops producing them cannot pass
+// vacuously.
+func (c *checker) requireSeen(t *testing.T, want ...string) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range want {
+		if !c.seen[w] {
+			t.Errorf("no %s among the validated answers (seen %v)", w, slices.Sorted(maps.Keys(c.seen)))
+		}
+	}
+}
