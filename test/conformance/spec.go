@@ -122,18 +122,11 @@ func parse(src []byte) (*Spec, error) {
 	recursiveRefs(schemas)
 	s.rewrite(doc, doc, "#")
 
-	// The compiler wants the generic JSON form (json.Number numbers).
-	data, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
+	// doc is already in the form jsonschema.UnmarshalJSON gives (maps,
+	// slices, json.Number), which the compiler takes as is.
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
-	if err := c.AddResource(specURL, inst); err != nil {
+	if err := c.AddResource(specURL, doc); err != nil {
 		return nil, err
 	}
 	s.compiler = c
