@@ -44,3 +44,60 @@ func BenchmarkDecodeRequest(b *testing.B) {
 		})
 	}
 }
+
+// encodeResponse is a finished response as the host sends it: a tool call,
+// its output and an answer message, with usage.
+func encodeResponse() *agent.Response {
+	ptc := true
+	return &agent.Response{
+		ID: "resp_1", CreatedAt: 1796000000, Status: agent.StatusCompleted, Model: "assistant",
+		ParallelToolCalls: &ptc, ToolChoice: []byte(`"auto"`), Tools: []agent.ToolSpec{},
+		Output: []agent.Item{
+			{Type: agent.TypeFunctionCall, ID: "fc_1", Status: agent.StatusCompleted, CallID: "call_1", Name: "lookup_order", Arguments: `{"id":1234}`},
+			{Type: agent.TypeFunctionCallOutput, ID: "fco_1", Status: agent.StatusCompleted, CallID: "call_1", Output: agent.TextContent(`{"status":"shipped"}`)},
+			agent.TextOutputItem("Order 1234 shipped on Monday and arrives on Thursday.", "msg_1"),
+		},
+		Usage: &agent.Usage{InputTokens: 120, OutputTokens: 30, TotalTokens: 150},
+	}
+}
+
+// BenchmarkAppendResponse measures encoding a whole response (the JSON
+// answer, and the response.completed event's payload).
+func BenchmarkAppendResponse(b *testing.B) {
+	r := encodeResponse()
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = r.AppendJSON(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendEvents measures encoding the events of a short streamed
+// message: item added, part added, deltas, text done, part done, item done.
+func BenchmarkAppendEvents(b *testing.B) {
+	msg := agent.TextOutputItem("Order 1234 shipped on Monday.", "msg_1")
+	added := agent.Item{Type: agent.TypeMessage, ID: "msg_1", Status: agent.StatusInProgress, Role: "assistant", Content: agent.PartsContent()}
+	evs := []agent.StreamEvent{
+		{Type: agent.EventOutputItemAdded, Item: &added},
+		{Type: agent.EventContentPartAdded, ItemID: "msg_1", Part: &agent.Part{Type: agent.PartOutputText}},
+		{Type: agent.EventOutputTextDelta, ItemID: "msg_1", Delta: "Order 1234 "},
+		{Type: agent.EventOutputTextDelta, ItemID: "msg_1", Delta: "shipped on Monday."},
+		{Type: agent.EventOutputTextDone, ItemID: "msg_1", Text: "Order 1234 shipped on Monday."},
+		{Type: agent.EventContentPartDone, ItemID: "msg_1", Part: &msg.Content.Parts[0]},
+		{Type: agent.EventOutputItemDone, Item: &msg},
+	}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = buf[:0]
+		for i := range evs {
+			var err error
+			if buf, err = evs[i].AppendJSON(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -341,6 +341,11 @@ func (p *Part) appendJSON(b []byte) []byte {
 			w.b = p.Annotations[i].appendJSON(w.b)
 		}
 		w.b = append(w.b, ']')
+		// OpenAI's OutputTextContent requires logprobs; we have none.
+		if len(p.Logprobs) == 0 {
+			w.key("logprobs")
+			w.b = append(w.b, '[', ']')
+		}
 	case PartInputText, PartSummaryText, PartReasoningText:
 		w.str("text", p.Text)
 	case PartRefusal:

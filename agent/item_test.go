@@ -25,7 +25,7 @@ func canonical(t *testing.T, data []byte) string {
 
 func TestItemRoundTrip(t *testing.T) {
 	tests := []string{
-		`{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"output_text","text":"hi","annotations":[{"type":"url_citation","url":"https://x","title":"t","start_index":0,"end_index":2}]}]}`,
+		`{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"output_text","text":"hi","annotations":[{"type":"url_citation","url":"https://x","title":"t","start_index":0,"end_index":2}],"logprobs":[]}]}`,
 		`{"role":"user","content":"plain string"}`,
 		`{"role":"user","content":[{"type":"input_text","text":"a"},{"type":"input_image","image_url":"data:x","detail":"auto"}]}`,
 		`{"type":"message","id":"m","role":"assistant","content":[{"type":"refusal","refusal":"no"}]}`,
@@ -60,7 +60,9 @@ func TestHelpersMatchMLflow(t *testing.T) {
 		got  any
 		want string
 	}{
-		{agent.TextOutputItem("hi", "msg_1"), `{"type":"message","id":"msg_1","role":"assistant","content":[{"type":"output_text","text":"hi","annotations":[]}]}`},
+		// MLflow's helper writes no logprobs; OpenAI's OutputTextContent
+		// requires them, and MLflow's reader ignores the member.
+		{agent.TextOutputItem("hi", "msg_1"), `{"type":"message","id":"msg_1","role":"assistant","content":[{"type":"output_text","text":"hi","annotations":[],"logprobs":[]}]}`},
 		{agent.TextDelta("h", "msg_1"), `{"type":"response.output_text.delta","sequence_number":0,"item_id":"msg_1","output_index":0,"content_index":0,"delta":"h","logprobs":[]}`},
 		{agent.FunctionCallItem("fc", "c", "n", "{}"), `{"type":"function_call","id":"fc","call_id":"c","name":"n","arguments":"{}"}`},
 		{agent.FunctionCallOutputItem("c", "out"), `{"type":"function_call_output","call_id":"c","output":"out"}`},

@@ -501,6 +501,28 @@ func (w *objWriter) boolPtr(k string, v *bool) {
 	}
 }
 
+// null writes k: null, for members a schema requires even when unset.
+func (w *objWriter) null(k string) {
+	w.key(k)
+	w.b = append(w.b, "null"...)
+}
+
+func (w *objWriter) floatOrNull(k string, v *float64) {
+	if v != nil {
+		w.float(k, *v)
+	} else {
+		w.null(k)
+	}
+}
+
+func (w *objWriter) rawOrNull(k string, v json.RawMessage) {
+	if len(v) == 0 {
+		w.null(k)
+	} else {
+		w.raw(k, v)
+	}
+}
+
 func (w *objWriter) raw(k string, v json.RawMessage) {
 	if len(v) == 0 {
 		return

@@ -57,12 +57,31 @@ type Usage struct {
 
 // InputTokensDetails breaks down input tokens.
 type InputTokensDetails struct {
-	CachedTokens int `json:"cached_tokens"`
+	CachedTokens     int `json:"cached_tokens"`
+	CacheWriteTokens int `json:"cache_write_tokens"`
 }
 
 // OutputTokensDetails breaks down output tokens.
 type OutputTokensDetails struct {
 	ReasoningTokens int `json:"reasoning_tokens"`
+}
+
+func (u *Usage) appendJSON(b []byte) []byte {
+	w := newObj(b)
+	w.int("input_tokens", u.InputTokens)
+	w.key("input_tokens_details")
+	d := newObj(w.b)
+	d.int("cached_tokens", u.InputTokensDetails.CachedTokens)
+	d.int("cache_write_tokens", u.InputTokensDetails.CacheWriteTokens)
+	w.b, _ = d.close()
+	w.int("output_tokens", u.OutputTokens)
+	w.key("output_tokens_details")
+	d = newObj(w.b)
+	d.int("reasoning_tokens", u.OutputTokensDetails.ReasoningTokens)
+	w.b, _ = d.close()
+	w.int("total_tokens", u.TotalTokens)
+	b, _ = w.close()
+	return b
 }
 
 // OutputText joins the text of every output message, like the Python SDKs'
@@ -83,9 +102,13 @@ func (r *Response) OutputText() string {
 	return string(b)
 }
 
-// MarshalJSON writes the response (omitting absent members, as MLflow's
-// exclude_none does; "error" only when set, since OpenAI clients treat any
-// error member in a stream as a failure).
+// MarshalJSON writes the response. The members OpenAI's Response schema
+// requires are always written, null (metadata {}) when unset: error,
+// incomplete_details, instructions, metadata, temperature, top_p, output.
+// Other absent members are omitted, as MLflow's exclude_none does (MLflow
+// clients read the nulls as absent). A null error is safe in a stream:
+// clients that fail a stream on any "error" member (openai-go) look only at
+// the top level of an event, never inside its response.
 func (r Response) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil) }
 
 // AppendJSON appends the JSON form of r to b.
@@ -103,12 +126,21 @@ func (r *Response) AppendJSON(b []byte) ([]byte, error) {
 	w.strOpt("status", r.Status)
 	if r.Error != nil {
 		w.value("error", r.Error)
+	} else {
+		w.null("error")
 	}
-	w.raw("incomplete_details", r.IncompleteDetails)
-	w.strOpt("instructions", r.Instructions)
+	w.rawOrNull("incomplete_details", r.IncompleteDetails)
+	if r.Instructions != "" {
+		w.str("instructions", r.Instructions)
+	} else if _, listForm := r.Extra["instructions"]; !listForm {
+		w.null("instructions")
+	}
 	w.intPtr("max_output_tokens", r.MaxOutputTokens)
-	if r.Metadata != nil {
+	if len(r.Metadata) > 0 {
 		w.value("metadata", r.Metadata)
+	} else {
+		w.key("metadata")
+		w.b = append(w.b, '{', '}')
 	}
 	w.strOpt("model", r.Model)
 	w.key("output")
@@ -126,7 +158,7 @@ func (r *Response) AppendJSON(b []byte) ([]byte, error) {
 	w.boolPtr("parallel_tool_calls", r.ParallelToolCalls)
 	w.strOpt("previous_response_id", r.PreviousResponseID)
 	w.raw("reasoning", r.Reasoning)
-	w.floatPtr("temperature", r.Temperature)
+	w.floatOrNull("temperature", r.Temperature)
 	w.raw("text", r.Text)
 	w.raw("tool_choice", r.ToolChoice)
 	if r.Tools != nil {
@@ -136,18 +168,15 @@ func (r *Response) AppendJSON(b []byte) ([]byte, error) {
 			if i > 0 {
 				w.b = append(w.b, ',')
 			}
-			data, err := r.Tools[i].MarshalJSON()
-			if err != nil {
-				return nil, err
-			}
-			w.b = append(w.b, data...)
+			w.b = r.Tools[i].appendResponseJSON(w.b)
 		}
 		w.b = append(w.b, ']')
 	}
-	w.floatPtr("top_p", r.TopP)
+	w.floatOrNull("top_p", r.TopP)
 	w.strOpt("truncation", r.Truncation)
 	if r.Usage != nil {
-		w.value("usage", r.Usage)
+		w.key("usage")
+		w.b = r.Usage.appendJSON(w.b)
 	}
 	w.strOpt("user", r.User)
 	if r.CustomOutputs != nil {
@@ -242,4 +271,27 @@ func (r *Response) decode(data []byte) error {
 func (r *Response) settings() settings {
 	return settings{&r.Temperature, &r.TopP, &r.MaxOutputTokens, &r.Truncation, &r.Reasoning,
 		&r.Text, &r.User, &r.PreviousResponseID, &r.ParallelToolCalls}
+}
+
+// appendResponseJSON writes a tool as a response echoes it: a function
+// tool always carries parameters and strict (null when the request left
+// them out), which OpenAI's FunctionTool schema requires.
+func (t *ToolSpec) appendResponseJSON(b []byte) []byte {
+	if t.Type != "function" {
+		data, _ := t.MarshalJSON() // fails only on a bad Extra, which decode never makes
+		return append(b, data...)
+	}
+	w := newObj(b)
+	w.str("type", t.Type)
+	w.str("name", t.Name)
+	w.strOpt("description", t.Description)
+	w.rawOrNull("parameters", t.Parameters)
+	if t.Strict != nil {
+		w.bool("strict", *t.Strict)
+	} else {
+		w.null("strict")
+	}
+	w.extra(t.Extra)
+	b, _ = w.close()
+	return b
 }

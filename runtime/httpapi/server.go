@@ -583,8 +583,9 @@ func (s *Server) completeResponse(resp *agent.Response, req *agent.Request) {
 	}
 }
 
-// normalizeItem gives an output item what OpenAI clients require: an id, a
-// status, a role on messages.
+// normalizeItem gives an output item what OpenAI clients require: an id
+// (on the types whose output schema requires one), a status, a role on
+// messages.
 func normalizeItem(it *agent.Item) {
 	switch it.Kind() {
 	case agent.TypeMessage:
@@ -608,6 +609,12 @@ func normalizeItem(it *agent.Item) {
 	case agent.TypeReasoning:
 		if it.ID == "" {
 			it.ID = agent.NewID("rs")
+		}
+	case agent.TypeFunctionCallOutput:
+		// An output item (FunctionToolCallOutputResource) needs an id;
+		// input items may go without, so agents often leave it out.
+		if it.ID == "" {
+			it.ID = agent.NewID("fco")
 		}
 	}
 	if it.Status == "" {
