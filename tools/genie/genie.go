@@ -278,6 +278,11 @@ func (p *Provider) wait(ctx context.Context, w *databricks.WorkspaceClient, conv
 		msg, err := w.Genie.GetMessage(ctx, dashboards.GenieGetConversationMessageRequest{
 			SpaceId: p.opts.SpaceID, ConversationId: convID, MessageId: msgID})
 		if err != nil {
+			if deadlineRefusal(err) {
+				// The SDK's rate limiter refuses a wait that would outlast
+				// the deadline: the answer did not come in time.
+				return nil, fmt.Errorf("genie: no answer in time: %w", errors.Join(context.DeadlineExceeded, err))
+			}
 			return nil, fmt.Errorf("genie: get message: %w", err)
 		}
 		switch msg.Status {
@@ -293,6 +298,12 @@ func (p *Provider) wait(ctx context.Context, w *databricks.WorkspaceClient, conv
 		timer.Reset(interval)
 		interval = min(interval+interval/2, p.opts.MaxPollInterval)
 	}
+}
+
+// deadlineRefusal reports whether err is the SDK's rate limiter refusing to
+// wait past the ctx's deadline (x/time/rate says so only in its message).
+func deadlineRefusal(err error) bool {
+	return strings.Contains(err.Error(), "would exceed context deadline")
 }
 
 func (p *Provider) answer(ctx context.Context, w *databricks.WorkspaceClient, msg *dashboards.GenieMessage) (*Answer, error) {

@@ -199,6 +199,23 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
+// A poll that the SDK's rate limiter refuses because it would outlast the
+// deadline is a deadline too (it once surfaced as an opaque rate-limiter
+// error, depending on timing).
+func TestDeadlineAtTheRateLimiter(t *testing.T) {
+	f := &fakeGenie{final: "EXECUTING_QUERY"} // never finishes
+	srv := f.server(t)
+	p, _ := genie.New(genie.Options{SpaceID: "s1", PollInterval: time.Millisecond, MaxPollInterval: 5 * time.Millisecond, Timeout: 300 * time.Millisecond})
+	ts, err := p.Prepare(context.Background(), testws.PATWithRate(t, srv.URL, "alice-token", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ts[0].Call(context.Background(), `{"question":"q"}`)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+}
+
 func TestDenied(t *testing.T) {
 	f := &fakeGenie{final: "COMPLETED"}
 	p, _ := genie.New(genie.Options{SpaceID: "s1"})

@@ -24,12 +24,19 @@ func (noLoader) Configure(*config.Config) error { return nil }
 // PAT returns a client for host authenticating with a static token.
 func PAT(t testing.TB, host, token string) *databricks.WorkspaceClient {
 	t.Helper()
+	return PATWithRate(t, host, token, 10000)
+}
+
+// PATWithRate is PAT with the SDK's per-client rate limit set to rate
+// calls per second.
+func PATWithRate(t testing.TB, host, token string, rate int) *databricks.WorkspaceClient {
+	t.Helper()
 	w, err := databricks.NewWorkspaceClient(&databricks.Config{
 		Host: host, Token: token, AuthType: "pat", Credentials: config.PatCredentials{},
 		Loaders:              []config.Loader{noLoader{}},
 		HostMetadataResolver: func(context.Context, string) (*config.HostMetadata, error) { return nil, nil },
 		RetryTimeoutSeconds:  2,
-		RateLimitPerSecond:   10000,
+		RateLimitPerSecond:   rate,
 	})
 	if err != nil {
 		t.Fatal(err)
