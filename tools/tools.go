@@ -21,6 +21,11 @@ import (
 )
 
 // Provider supplies one or more tools that need a workspace client.
+//
+// A provider may also implement agent.Provisioner, to set itself up once
+// when the host starts, and io.Closer, to release what it holds (pooled
+// sessions, connections) when the host stops; the Set calls both (see
+// Set.Provision and Set.Close).
 type Provider interface {
 	// Requirements lists what the provider's tools use; the Set adds it to
 	// the agent's manifest.

@@ -54,10 +54,16 @@ func serveDev(t *testing.T) (*httptest.Server, *devworkspace.Workspace) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	host, err := runtime.New(runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []runtime.Preparer{ws}})
+	host, err := runtime.New(runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []runtime.Preparer{ws},
+		System: ws.System.Client(), User: ws.User.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Serve would run the lifecycle; a test serving Handler runs it itself.
+	if err := host.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close() })
 	srv := httptest.NewServer(host.Handler())
 	t.Cleanup(srv.Close)
 	return srv, dev
