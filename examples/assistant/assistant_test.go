@@ -251,3 +251,23 @@ func TestCarolToolErrorIsAnOutput(t *testing.T) {
 		t.Errorf("skipped %v text %q", r.skipped, r.text)
 	}
 }
+
+// TestProvisionNeedsSystemClient: the model client is built once at
+// start-up from the system client; without one, start-up fails (rather
+// than every request), and an assistant that was never provisioned says so.
+func TestProvisionNeedsSystemClient(t *testing.T) {
+	a, err := assistant.New(assistant.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Provision(context.Background(), &agent.Env{}); err == nil || !strings.Contains(err.Error(), "no workspace") {
+		t.Errorf("Provision without a system client = %v", err)
+	}
+	req, err := agent.DecodeRequest([]byte(`{"input":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Predict(context.Background(), req); err == nil || !strings.Contains(err.Error(), "not provisioned") {
+		t.Errorf("Predict before Provision = %v", err)
+	}
+}
