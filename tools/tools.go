@@ -53,6 +53,10 @@ type Requirements struct {
 
 // Declarer is implemented by agents whose tools are a Set; the host prepares
 // the set before each request and merges its requirements into the manifest.
+// The host calls Tools at start-up only (it finds Declarer through
+// wrappers such as agent.FromStream's), and provisions and closes the set's
+// providers with the agent (Set.Provision, Set.Close); the Set must not
+// change afterwards.
 type Declarer interface {
 	Tools() *Set
 }
