@@ -41,6 +41,8 @@ type Manifest struct {
 }
 
 // Manifester is implemented by agents that declare their manifest in code.
+// The host calls Manifest once at start-up, looking through wrappers such as
+// FromStream's; a manifest file given to serve takes precedence.
 type Manifester interface {
 	Manifest() Manifest
 }

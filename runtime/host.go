@@ -7,16 +7,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/databricks/databricks-sdk-go"
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/discover"
 	"github.com/agentrt/agentrt/internal/hostcheck"
 	"github.com/agentrt/agentrt/runtime/httpapi"
 	"github.com/agentrt/agentrt/runtime/httperr"
@@ -57,9 +61,14 @@ type Options struct {
 	// declares tools (tools.Declarer), a preparer that prepares them for the
 	// caller runs last.
 	Preparers []Preparer
-	Limits    Limits
-	Logger    *slog.Logger // default slog.Default()
-	Dev       bool
+	// System and User are the workspace clients handed to Provision (see
+	// agent.Provisioner): the same clients the workspace preparer puts in
+	// every request's Env. Nil when the host has no workspace.
+	System *databricks.WorkspaceClient
+	User   *databricks.WorkspaceClient
+	Limits Limits
+	Logger *slog.Logger // default slog.Default()
+	Dev    bool
 	// DevAllowedHosts, with Dev, are the host names or addresses (no port)
 	// answered besides loopback ones ("*": any). In dev mode every request
 	// whose Host, or Origin when it has one, is not loopback or one of
@@ -104,6 +113,13 @@ type Host struct {
 	handler http.Handler // api's, behind the loopback host check in dev mode
 	log     *slog.Logger
 
+	// The agent's lifecycle: components in Provision order.
+	components []component
+	provision  sync.Once
+	provErr    error
+	close      sync.Once
+	closeErr   error
+
 	// readiness: GET /ready is 200 only when ready and not draining.
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -118,10 +134,10 @@ func New(opts Options) (*Host, error) {
 		opts.Logger = slog.Default()
 	}
 	opts.Manifest = EffectiveManifest(opts.Agent, opts.Manifest)
-	if d, ok := opts.Agent.(tools.Declarer); ok && d.Tools() != nil {
+	if set := toolSet(opts.Agent); set != nil {
 		// Graceful skip is the host's job: the agent's tools are prepared for
 		// each caller after identity, so an agent never probes them itself.
-		opts.Preparers = append(slices.Clip(opts.Preparers), toolsPreparer(d.Tools()))
+		opts.Preparers = append(slices.Clip(opts.Preparers), toolsPreparer(set))
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -153,7 +169,7 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}
-	h := &Host{opts: opts, api: api, handler: api.Handler(), log: opts.Logger}
+	h := &Host{opts: opts, api: api, handler: api.Handler(), log: opts.Logger, components: components(opts.Agent, opts.AgentName)}
 	if opts.Dev {
 		hosts, err := hostcheck.New(opts.DevAllowedHosts)
 		if err != nil {
@@ -172,17 +188,105 @@ func New(opts Options) (*Host, error) {
 
 // EffectiveManifest is m, or the agent's own manifest when m is empty, plus
 // the resources and user scopes the agent's tools require: declaring a tool
-// declares its dependencies.
+// declares its dependencies. Like every check of what an agent implements,
+// it looks through wrappers such as agent.FromStream's.
 func EffectiveManifest(a agent.Agent, m agent.Manifest) agent.Manifest {
 	if len(m.Resources) == 0 && len(m.UserAPIScopes) == 0 {
-		if mf, ok := a.(agent.Manifester); ok {
+		if mf, ok := discover.As[agent.Manifester](a); ok {
 			m = mf.Manifest()
 		}
 	}
-	if d, ok := a.(tools.Declarer); ok {
-		m = tools.MergeManifest(m, d.Tools())
+	return tools.MergeManifest(m, toolSet(a))
+}
+
+// toolSet is the agent's declared tool set, or nil.
+func toolSet(a agent.Agent) *tools.Set {
+	if d, ok := discover.As[tools.Declarer](a); ok {
+		return d.Tools()
 	}
-	return m
+	return nil
+}
+
+// component is one part of the agent with a lifecycle: the agent itself, or
+// its tool set (which provisions and closes its providers).
+type component struct {
+	name      string // for errors: `agent "assistant"`, "tools"
+	provision func(context.Context, *agent.Env) error
+	close     func() error
+}
+
+// components finds, through every wrapper, what has a lifecycle, in
+// Provision order: the tool providers first, since the agent depends on
+// them, then the agent.
+func components(a agent.Agent, name string) []component {
+	var cs []component
+	if set := toolSet(a); set != nil {
+		// The set's errors name the provider.
+		cs = append(cs, component{name: "tools", provision: set.Provision, close: set.Close})
+	}
+	c := component{name: "the agent"}
+	if name != "" {
+		c.name = fmt.Sprintf("agent %q", name)
+	}
+	if p, ok := discover.As[agent.Provisioner](a); ok {
+		c.provision = p.Provision
+	}
+	if cl, ok := discover.As[io.Closer](a); ok {
+		c.close = cl.Close
+	}
+	if c.provision != nil || c.close != nil {
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// Provision runs the start-up half of the lifecycle (agent.Provisioner):
+// the agent's tool providers, then the agent, each given the workspace
+// clients of Options. It runs once; later calls return the first call's
+// result. On an error, which names the component, it has already closed
+// every component (Close), and the host must not serve. Serve calls it
+// when the caller has not, so only a host that checks readiness after
+// start-up, or serves Handler itself, calls it directly.
+func (h *Host) Provision(ctx context.Context) error {
+	h.provision.Do(func() {
+		env := &agent.Env{System: h.opts.System, User: h.opts.User, Dev: h.opts.Dev}
+		for _, c := range h.components {
+			if c.provision == nil {
+				continue
+			}
+			if err := c.provision(ctx, env); err != nil {
+				h.provErr = fmt.Errorf("runtime: start-up: %s: %w", c.name, err)
+				break
+			}
+		}
+		if h.provErr != nil {
+			if err := h.Close(); err != nil {
+				h.log.Warn("closing after a failed start-up", "error", err)
+			}
+		}
+	})
+	return h.provErr
+}
+
+// Close runs the shutdown half of the lifecycle: it closes the agent, then
+// its tool providers (io.Closer), once, whether or not Provision ran, and
+// returns their errors joined. Serve calls it after the drain; a host that
+// serves Handler itself calls it when done.
+func (h *Host) Close() error {
+	h.close.Do(func() {
+		var errs []error
+		for i := len(h.components) - 1; i >= 0; i-- {
+			c := h.components[i]
+			if c.close == nil {
+				continue
+			}
+			if err := c.close(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
+			}
+		}
+		h.closeErr = errors.Join(errs...)
+	})
+	return h.closeErr
 }
 
 // toolsPreparer prepares set for the request's caller, filling env.Tools
@@ -257,11 +361,22 @@ func (h *Host) ListenAndServe(ctx context.Context, addr string) error {
 	return h.Serve(ctx, ln)
 }
 
-// Serve answers requests on ln until ctx is done, then stops accepting,
-// waits for in-flight requests (at most DrainTimeout) and returns nil. If
-// the drain times out, the remaining connections are closed and the error
-// says so. Serve closes ln.
+// Serve runs the agent's lifecycle around serving: it calls Provision (if
+// the caller has not), answers requests on ln until ctx is done, then stops
+// accepting, waits for in-flight requests (at most DrainTimeout), calls
+// Close and returns nil. A Provision error is returned before anything is
+// served. If the drain times out, the remaining connections are closed and
+// the error says so. Errors from Close are logged. Serve closes ln.
 func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
+	if err := h.Provision(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() {
+		if err := h.Close(); err != nil {
+			h.log.Warn("shutdown: closing the agent", "error", err)
+		}
+	}()
 	srv := &http.Server{
 		Handler:           h.handler,
 		ReadHeaderTimeout: h.opts.ReadHeaderTimeout,

@@ -21,6 +21,11 @@ import (
 )
 
 // Provider supplies one or more tools that need a workspace client.
+//
+// A provider may also implement agent.Provisioner, to set itself up once
+// when the host starts, and io.Closer, to release what it holds (pooled
+// sessions, connections) when the host stops; the Set calls both (see
+// Set.Provision and Set.Close).
 type Provider interface {
 	// Requirements lists what the provider's tools use; the Set adds it to
 	// the agent's manifest.
@@ -48,6 +53,10 @@ type Requirements struct {
 
 // Declarer is implemented by agents whose tools are a Set; the host prepares
 // the set before each request and merges its requirements into the manifest.
+// The host calls Tools at start-up only (it finds Declarer through
+// wrappers such as agent.FromStream's), and provisions and closes the set's
+// providers with the agent (Set.Provision, Set.Close); the Set must not
+// change afterwards.
 type Declarer interface {
 	Tools() *Set
 }

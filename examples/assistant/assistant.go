@@ -12,9 +12,7 @@ package assistant
 import (
 	"context"
 	"errors"
-	"sync"
-
-	"github.com/databricks/databricks-sdk-go"
+	"sync/atomic"
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/agent/loop"
@@ -43,15 +41,13 @@ type Options struct {
 	System           string // system prompt
 }
 
-// Assistant implements agent.Agent, agent.StreamAgent, agent.Manifester and
-// tools.Declarer.
+// Assistant implements agent.Agent, agent.StreamAgent, agent.Manifester,
+// tools.Declarer and agent.Provisioner.
 type Assistant struct {
-	o    Options
-	set  *tools.Set
-	loop *loop.Loop
-
-	mu     sync.Mutex
-	models map[*databricks.WorkspaceClient]*serving.Client
+	o     Options
+	set   *tools.Set
+	loop  *loop.Loop
+	model atomic.Pointer[serving.Client] // set by Provision
 }
 
 // New builds the assistant; it does no I/O.
@@ -87,12 +83,12 @@ func New(o Options) (*Assistant, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Assistant{o: o, models: map[*databricks.WorkspaceClient]*serving.Client{}}
+	a := &Assistant{o: o}
 	a.set = tools.NewSet(tools.SetOptions{}).
 		Add(docs, tools.Options{Binding: tools.User}).
 		Add(sales, tools.Options{Binding: tools.User}).
 		Add(funcs, tools.Options{Binding: tools.User})
-	a.loop, err = loop.New(loop.Options{System: o.System, ModelFunc: a.model})
+	a.loop, err = loop.New(loop.Options{System: o.System, ModelFunc: a.modelFor})
 	if err != nil {
 		return nil, err
 	}
@@ -112,22 +108,26 @@ func (a *Assistant) Manifest() agent.Manifest {
 	return tools.MergeManifest(m, a.set)
 }
 
-// model returns the LLM client bound to the request's system client.
-func (a *Assistant) model(_ context.Context, env *agent.Env) (*serving.Client, error) {
+// Provision implements agent.Provisioner: the model client is bound to the
+// service principal's client once, when the host starts.
+func (a *Assistant) Provision(_ context.Context, env *agent.Env) error {
 	if env.System == nil {
-		return nil, errors.New("assistant: no system client (the host has no workspace configured)")
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if c, ok := a.models[env.System]; ok {
-		return c, nil
+		return errors.New("the model endpoint is called as the service principal, but the host has no workspace configured")
 	}
 	c, err := serving.New(serving.Options{Endpoint: a.o.LLMEndpoint, Workspace: env.System})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	a.models[env.System] = c
-	return c, nil
+	a.model.Store(c)
+	return nil
+}
+
+// modelFor is the loop's model: the one Provision built.
+func (a *Assistant) modelFor(context.Context, *agent.Env) (*serving.Client, error) {
+	if c := a.model.Load(); c != nil {
+		return c, nil
+	}
+	return nil, errors.New("assistant: not provisioned (the host calls Provision before serving)")
 }
 
 // Predict implements agent.Agent. The host has already prepared the tools

@@ -54,10 +54,16 @@ func serveDev(t *testing.T) (*httptest.Server, *devworkspace.Workspace) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	host, err := runtime.New(runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []runtime.Preparer{ws}})
+	host, err := runtime.New(runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []runtime.Preparer{ws},
+		System: ws.System.Client(), User: ws.User.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Serve would run the lifecycle; a test serving Handler runs it itself.
+	if err := host.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close() })
 	srv := httptest.NewServer(host.Handler())
 	t.Cleanup(srv.Close)
 	return srv, dev
@@ -243,5 +249,25 @@ func TestCarolToolErrorIsAnOutput(t *testing.T) {
 	}
 	if strings.Join(r.skipped, ",") != "main__docs__product_docs_index,ask_sales_genie" || r.text == "" {
 		t.Errorf("skipped %v text %q", r.skipped, r.text)
+	}
+}
+
+// TestProvisionNeedsSystemClient: the model client is built once at
+// start-up from the system client; without one, start-up fails (rather
+// than every request), and an assistant that was never provisioned says so.
+func TestProvisionNeedsSystemClient(t *testing.T) {
+	a, err := assistant.New(assistant.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Provision(context.Background(), &agent.Env{}); err == nil || !strings.Contains(err.Error(), "no workspace") {
+		t.Errorf("Provision without a system client = %v", err)
+	}
+	req, err := agent.DecodeRequest([]byte(`{"input":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Predict(context.Background(), req); err == nil || !strings.Contains(err.Error(), "not provisioned") {
+		t.Errorf("Predict before Provision = %v", err)
 	}
 }

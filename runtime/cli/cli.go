@@ -172,21 +172,15 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	// Workspace: both clients, caller identity, secrets and the start-up
 	// check (or only the check, for `serve check`); see workspace.go.
 	manifest = runtime.EffectiveManifest(a, manifest)
-	wsPrep, closeWS, err := openWorkspace(ctx, c.ws, c.addr, manifest, c.check, telemetry.Transport(nil), log, stderr)
+	ws, closeWS, err := openWorkspace(ctx, c.ws, c.addr, manifest, c.check, telemetry.Transport(nil), log, stderr)
 	defer closeWS()
 	if err != nil || c.check {
 		return err
 	}
-	var preparers []runtime.Preparer
-	if wsPrep != nil {
-		preparers = append(preparers, wsPrep)
-	}
-
-	host, err := runtime.New(runtime.Options{
+	opts := runtime.Options{
 		Agent:     a,
 		AgentName: c.agentName,
 		Manifest:  manifest,
-		Preparers: preparers,
 		Dev:       c.ws.dev,
 		// The same names the dev workspace answers (--dev-allow-remote).
 		DevAllowedHosts: c.ws.allowedHosts(),
@@ -199,16 +193,32 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 		DrainTimeout: c.drainTimeout,
 		Telemetry:    tel,
 		WaitReady:    true,
-	})
+	}
+	if ws != nil {
+		// Caller identity for every request; the same clients for Provision.
+		opts.Preparers = []runtime.Preparer{ws}
+		opts.System, opts.User = ws.System.Client(), ws.User.Client()
+	}
+	host, err := runtime.New(opts)
 	if err != nil {
 		return err
 	}
-	// The workspace (secrets, system token, start-up resource check) is
-	// open by now: GET /ready may say so. SIGTERM turns it off again.
-	host.SetReady(true)
-
+	// Serve closes the agent after the drain; this covers the returns
+	// before it (Close runs once). It runs before closeWS, so the agent
+	// and its tools are closed while the workspace clients still work.
+	defer host.Close()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// The agent and its tool providers set themselves up with the open
+	// workspace (agent.Provisioner) before the host reports ready.
+	if err := host.Provision(ctx); err != nil {
+		return err
+	}
+	// The workspace (secrets, system token, start-up resource check) is
+	// open and the agent provisioned: GET /ready may say so. SIGTERM turns
+	// it off again.
+	host.SetReady(true)
+
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err

@@ -17,7 +17,6 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/hostcheck"
-	"github.com/agentrt/agentrt/runtime"
 	"github.com/agentrt/agentrt/runtime/devmode"
 	"github.com/agentrt/agentrt/runtime/workspace"
 )
@@ -58,9 +57,9 @@ func (w workspaceFlags) allowedHosts() []string { return hostcheck.Split(w.devAl
 
 // openWorkspace starts the dev workspace when asked, then connects to the
 // workspace: with check set it runs only the start-up check (serve check).
-// It returns a nil preparer when the agent needs no workspace and none is
+// It returns a nil workspace when the agent needs no workspace and none is
 // configured. close releases everything it started.
-func openWorkspace(ctx context.Context, w workspaceFlags, addr string, m agent.Manifest, check bool, transport http.RoundTripper, log *slog.Logger, out io.Writer) (prep runtime.Preparer, close func(), err error) {
+func openWorkspace(ctx context.Context, w workspaceFlags, addr string, m agent.Manifest, check bool, transport http.RoundTripper, log *slog.Logger, out io.Writer) (ws *workspace.Workspace, close func(), err error) {
 	var closers []func() error
 	close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -107,7 +106,7 @@ func openWorkspace(ctx context.Context, w workspaceFlags, addr string, m agent.M
 	if check {
 		return nil, close, workspace.RunCheck(ctx, o, out)
 	}
-	ws, err := workspace.Open(ctx, o)
+	ws, err = workspace.Open(ctx, o)
 	if err != nil {
 		return nil, close, err
 	}

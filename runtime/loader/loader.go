@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/discover"
 )
 
 // ManifestFileName is the manifest looked for beside a plugin.
@@ -178,7 +179,7 @@ func pickManifest(l *Loaded, opts Options, pluginManifest func() (agent.Manifest
 			return fmt.Errorf("manifest beside plugin: %w", err)
 		}
 	}
-	if m, ok := manifester(l.Agent); ok {
+	if m, ok := discover.As[agent.Manifester](l.Agent); ok { // through FromStream's wrapper
 		l.Manifest, l.ManifestSource = m.Manifest(), "code (agent.Manifester)"
 		return nil
 	}
@@ -188,19 +189,6 @@ func pickManifest(l *Loaded, opts Options, pluginManifest func() (agent.Manifest
 	}
 	l.Manifest, l.ManifestSource = agent.Manifest{}, "none (empty manifest)"
 	return nil
-}
-
-// manifester finds agent.Manifester on a, or on the streaming agent that
-// agent.FromStream wrapped.
-func manifester(a agent.Agent) (agent.Manifester, bool) {
-	if m, ok := a.(agent.Manifester); ok {
-		return m, true
-	}
-	if u, ok := a.(interface{ Unwrap() agent.StreamAgent }); ok {
-		m, ok := u.Unwrap().(agent.Manifester)
-		return m, ok
-	}
-	return nil, false
 }
 
 func hostBuildInfo(opts Options) (*debug.BuildInfo, error) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -199,14 +200,38 @@ func (p *Provider) evictLocked() bool {
 	return true
 }
 
-// Close ends every pooled session; sessions in use are closed when their
-// calls finish. The provider stays usable and opens new sessions on demand.
+// Close ends every pooled session and returns once the idle ones are
+// closed (for a stateful server, once it was sent the DELETE that ends the
+// session, each bounded by mcp-go's 5s); sessions in use are closed when
+// their calls finish. The provider stays usable and opens new sessions on
+// demand. The host calls Close at shutdown (tools.Set.Close), after the
+// drain, so the servers do not keep sessions nobody will use again.
+//
+// Sessions opened with the caller's workspace credential close without it
+// (no caller is left at shutdown), so a server that requires it for the
+// DELETE keeps such a session until its own idle timeout.
 func (p *Provider) Close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	var idle []*mcpclient.Client
 	for e := p.lru.Back(); e != nil; e = p.lru.Back() {
-		p.removeLocked(e.Value.(*session))
+		s := e.Value.(*session)
+		if s.refs == 0 && s.c != nil {
+			// Out of the pool by hand, to close it here rather than in
+			// removeLocked's goroutine.
+			p.lru.Remove(e)
+			s.elem = nil
+			delete(p.sessions, s.key)
+			idle = append(idle, s.c)
+			continue
+		}
+		p.removeLocked(s)
 	}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range idle {
+		wg.Go(func() { c.Close() })
+	}
+	wg.Wait()
 	return nil
 }
 

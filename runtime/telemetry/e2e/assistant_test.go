@@ -48,7 +48,7 @@ func startAssistant(t *testing.T) (*devmode.Dev, *tokenSniffer, string) {
 	t.Cleanup(func() { ws.System.Close() })
 	// The host adds the tools preparer itself (the assistant is a tools.Declarer).
 	srv := startHost(t, runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Logger: log,
-		Preparers: []runtime.Preparer{ws.Identity}})
+		Preparers: []runtime.Preparer{ws.Identity}, System: ws.System.Client(), User: ws.User.Client()})
 	return dev, sniff, srv.URL
 }
 

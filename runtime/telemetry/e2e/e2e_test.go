@@ -113,6 +113,11 @@ func startHost(t *testing.T, opts runtime.Options) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Serve would run the agent's lifecycle; serving Handler, we do.
+	if err := h.Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(srv.Close)
 	return srv
