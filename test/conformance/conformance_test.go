@@ -176,8 +176,12 @@ func listen(t *testing.T, opts runtime.Options) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Serve would provision and close; serving Handler directly, the test does.
+	if err := host.Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(host.Handler())
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { srv.Close(); host.Close() })
 	return srv
 }
 
@@ -303,7 +307,8 @@ func TestAssistantConforms(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	srv := listen(t, runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []runtime.Preparer{ws}})
+	srv := listen(t, runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []runtime.Preparer{ws},
+		System: ws.System.Client(), User: ws.User.Client()})
 
 	ask := func(q string, stream bool) string {
 		b, _ := json.Marshal(map[string]any{"model": assistant.Name, "input": q, "stream": stream})
