@@ -4,9 +4,13 @@
 GO      ?= go
 PKGS    ?= ./...
 BIN     := bin/serve
+# The production build: no dev workspace (serve --dev, SQLite); see
+# runtime/cli/nodev.go and docs/deploy.md.
+PROD_TAGS := agentrt_nodev
+PODMAN  ?= podman
 FUZZTIME ?= 20s
 
-.PHONY: test vet fmt-check go-test js-test dev build bench fuzz clean plugin
+.PHONY: test vet fmt-check go-test js-test dev build build-prod image bench fuzz clean plugin
 
 test: vet fmt-check go-test js-test
 
@@ -29,6 +33,17 @@ dev:
 
 build:
 	$(GO) build -o $(BIN) ./cmd/serve
+
+# What the image holds: static, stripped, without the dev workspace.
+build-prod:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(PROD_TAGS) -ldflags='-s -w' -o bin/serve-prod ./cmd/serve
+
+# The static image from deploy/container/Containerfile, without a registry
+# (the Dockerfile's default target is the same image, built in Docker).
+image: build-prod
+	rm -rf bin/image
+	sh deploy/container/rootfs.sh bin/image/rootfs bin/serve-prod
+	$(PODMAN) build -t agentrt -f deploy/container/Containerfile bin/image
 
 # examples/plugin as a Go plugin, with its agent.yaml beside it. Build serve
 # with the same toolchain and flags (make build), then:
