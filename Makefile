@@ -14,8 +14,15 @@ FUZZTIME ?= 20s
 
 test: vet fmt-check go-test js-test
 
+# vet, js-test and deploy/container's image test all compile the module
+# graph as the image does (CGO_ENABLED=0 -trimpath; build tags do not change
+# the cache keys of dependencies), so a fresh CI machine compiles it once in
+# that configuration, and once more with -race.
+STATIC_ENV := CGO_ENABLED=0
+
 vet:
-	$(GO) vet $(PKGS)
+	$(STATIC_ENV) $(GO) vet -trimpath $(PKGS)
+	$(STATIC_ENV) $(GO) vet -trimpath -tags $(PROD_TAGS) ./runtime/cli ./cmd/serve
 
 fmt-check:
 	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './test/js/node_modules/*'))"; \
@@ -24,9 +31,9 @@ fmt-check:
 go-test:
 	$(GO) test -race $(PKGS)
 
-# The official openai npm client against a real bin/serve.
-js-test: build
-	cd test/js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && SERVE_BIN=$(CURDIR)/$(BIN) node --test
+# The official openai npm client against the production serve.
+js-test: build-prod
+	cd test/js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && SERVE_BIN=$(CURDIR)/bin/serve-prod node --test
 
 dev:
 	$(GO) run ./cmd/serve --dev --agent assistant
@@ -36,7 +43,7 @@ build:
 
 # What the image holds: static, stripped, without the dev workspace.
 build-prod:
-	CGO_ENABLED=0 $(GO) build -trimpath -tags $(PROD_TAGS) -ldflags='-s -w' -o bin/serve-prod ./cmd/serve
+	$(STATIC_ENV) $(GO) build -trimpath -tags $(PROD_TAGS) -ldflags='-s -w' -o bin/serve-prod ./cmd/serve
 
 # The static image from deploy/container/Containerfile, without a registry
 # (the Dockerfile's default target is the same image, built in Docker).

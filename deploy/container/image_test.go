@@ -268,13 +268,14 @@ func (s *syncBuffer) String() string {
 // flight, finishes that stream and exits 0.
 func TestImageServesAndDrains(t *testing.T) {
 	p := newPodman(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-
 	build := t.TempDir()
 	bin := filepath.Join(t.TempDir(), "serve")
+	// Not bounded here: from a cold build cache this compiles every
+	// dependency, which takes minutes on a busy 2-core machine.
 	buildProd(t, "./deploy/container/testdata/holdserve", bin)
 	assertStatic(t, bin)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	if b, err := exec.Command("sh", "rootfs.sh", filepath.Join(build, "rootfs"), bin).CombinedOutput(); err != nil {
 		t.Fatalf("rootfs.sh: %v\n%s", err, b)
 	}
