@@ -291,6 +291,8 @@ func TestImageServesAndDrains(t *testing.T) {
 	p.run(ctx, "build", "--quiet", "--tag", image, "--file", filepath.Join(build, "Containerfile"), build)
 
 	t.Run("dev is refused", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a build that has --dev would serve until killed
+		defer cancel()
 		cmd := p.cmd(ctx, append(append([]string{"run", "--rm"}, runFlags...), "-e", "AGENTRT_ADDR=127.0.0.1:0", image, "--dev")...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
