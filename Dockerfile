@@ -2,8 +2,12 @@
 #
 # agentrt images. Two targets:
 #
-#   static (default)  serve with compiled-in agents: CGO_ENABLED=0, a static
-#                     binary on distroless/static, non-root, nothing else.
+#   static (default)  serve with compiled-in agents: CGO_ENABLED=0 and
+#                     -tags agentrt_nodev (no dev workspace), a static binary
+#                     on an empty base (scratch) with passwd/group for the
+#                     non-root user 65532 and the CA bundle, nothing else.
+#                     deploy/container/Containerfile is the same stage; its
+#                     test builds and runs it, and keeps the two equal.
 #     docker build -t agentrt .
 #     docker run -p 8080:8080 -e AGENTRT_AGENT=echo agentrt
 #     docker build --build-arg SERVE=./examples/customserve -t greeter .
@@ -31,11 +35,15 @@ COPY . .
 
 # Compiled-in agents. SERVE is the main package to build: ./cmd/serve, or
 # your own serve with your agent imported (see examples/customserve).
-# -trimpath keeps build paths out of the binary.
+# -trimpath keeps build paths out of the binary. TAGS=agentrt_nodev leaves
+# the dev workspace (serve --dev, SQLite) out; --build-arg TAGS= keeps it.
+# rootfs.sh lays out everything the image holds in /rootfs.
 FROM source AS build-static
 ARG SERVE=./cmd/serve
+ARG TAGS=agentrt_nodev
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/serve "${SERVE}"
+    CGO_ENABLED=0 go build -trimpath -tags "${TAGS}" -ldflags="-s -w" -o /out/serve "${SERVE}" && \
+    sh deploy/container/rootfs.sh /rootfs /out/serve
 
 # serve and the plugin share one toolchain, one module graph and one flag
 # set (-trimpath), so the build-info check and the runtime's package hashes
@@ -58,9 +66,10 @@ EXPOSE 8080
 ENV AGENTRT_ADDR=:8080 AGENTRT_AGENT=/plugins/agent.so
 ENTRYPOINT ["/serve"]
 
-# Last stage: the default target.
-FROM gcr.io/distroless/static-debian13:nonroot AS static
-COPY --from=build-static /out/serve /serve
+# Last stage: the default target. deploy/container/Containerfile, with
+# COPY --from=build-static (a test checks they agree).
+FROM scratch AS static
+COPY --from=build-static /rootfs/ /
 USER 65532:65532
 EXPOSE 8080
 ENV AGENTRT_ADDR=:8080 AGENTRT_AGENT=echo

@@ -4,14 +4,25 @@
 GO      ?= go
 PKGS    ?= ./...
 BIN     := bin/serve
+# The production build: no dev workspace (serve --dev, SQLite); see
+# runtime/cli/nodev.go and docs/deploy.md.
+PROD_TAGS := agentrt_nodev
+PODMAN  ?= podman
 FUZZTIME ?= 20s
 
-.PHONY: test vet fmt-check go-test js-test dev build bench fuzz clean plugin
+.PHONY: test vet fmt-check go-test js-test dev build build-prod image bench fuzz clean plugin
 
 test: vet fmt-check go-test js-test
 
+# vet, js-test and deploy/container's image test all compile the module
+# graph as the image does (CGO_ENABLED=0 -trimpath; build tags do not change
+# the cache keys of dependencies), so a fresh CI machine compiles it once in
+# that configuration, and once more with -race.
+STATIC_ENV := CGO_ENABLED=0
+
 vet:
-	$(GO) vet $(PKGS)
+	$(STATIC_ENV) $(GO) vet -trimpath $(PKGS)
+	$(STATIC_ENV) $(GO) vet -trimpath -tags $(PROD_TAGS) ./runtime/cli ./cmd/serve
 
 fmt-check:
 	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './test/js/node_modules/*'))"; \
@@ -20,15 +31,26 @@ fmt-check:
 go-test:
 	$(GO) test -race $(PKGS)
 
-# The official openai npm client against a real bin/serve.
-js-test: build
-	cd test/js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && SERVE_BIN=$(CURDIR)/$(BIN) node --test
+# The official openai npm client against the production serve.
+js-test: build-prod
+	cd test/js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && SERVE_BIN=$(CURDIR)/bin/serve-prod node --test
 
 dev:
 	$(GO) run ./cmd/serve --dev --agent assistant
 
 build:
 	$(GO) build -o $(BIN) ./cmd/serve
+
+# What the image holds: static, stripped, without the dev workspace.
+build-prod:
+	$(STATIC_ENV) $(GO) build -trimpath -tags $(PROD_TAGS) -ldflags='-s -w' -o bin/serve-prod ./cmd/serve
+
+# The static image from deploy/container/Containerfile, without a registry
+# (the Dockerfile's default target is the same image, built in Docker).
+image: build-prod
+	rm -rf bin/image
+	sh deploy/container/rootfs.sh bin/image/rootfs bin/serve-prod
+	$(PODMAN) build -t agentrt -f deploy/container/Containerfile bin/image
 
 # examples/plugin as a Go plugin, with its agent.yaml beside it. Build serve
 # with the same toolchain and flags (make build), then:

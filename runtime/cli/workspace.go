@@ -17,7 +17,6 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/hostcheck"
-	"github.com/agentrt/agentrt/runtime/devmode"
 	"github.com/agentrt/agentrt/runtime/workspace"
 )
 
@@ -55,6 +54,15 @@ func (w *workspaceFlags) register(fs *flag.FlagSet) {
 // the host alike.
 func (w workspaceFlags) allowedHosts() []string { return hostcheck.Split(w.devAllowRemote) }
 
+// devWorkspace is a running dev workspace (runtime/devmode.Dev), seen
+// through startDev so that production builds can leave it out: dev.go
+// links it, nodev.go (go build -tags agentrt_nodev) does not.
+type devWorkspace interface {
+	URL() string
+	Configure(*workspace.Options)
+	Close() error
+}
+
 // openWorkspace starts the dev workspace when asked, then connects to the
 // workspace: with check set it runs only the start-up check (serve check).
 // It returns a nil workspace when the agent needs no workspace and none is
@@ -84,8 +92,7 @@ func openWorkspace(ctx context.Context, w workspaceFlags, addr string, m agent.M
 	}
 	switch {
 	case w.dev:
-		d, err := devmode.Start(ctx, devmode.Options{Addr: w.devWorkspaceAddr, ConfigFile: w.devConfig, LLMProxyURL: w.devLLMURL,
-			ServeAddr: addr, AllowedHosts: w.allowedHosts(), Logger: log})
+		d, err := startDev(ctx, w, addr, log)
 		if err != nil {
 			return nil, close, err
 		}
