@@ -8,8 +8,8 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/agent/loop"
-	"github.com/agentrt/agentrt/devworkspace"
-	"github.com/agentrt/agentrt/runtime/credentials"
+	"github.com/agentrt/agentrt/internal/credentials"
+	"github.com/agentrt/agentrt/internal/devworkspace"
 	"github.com/agentrt/agentrt/tools"
 	"github.com/agentrt/agentrt/tools/serving"
 )

@@ -14,9 +14,9 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/agent/loop"
+	"github.com/agentrt/agentrt/internal/servingtest"
 	"github.com/agentrt/agentrt/tools"
 	"github.com/agentrt/agentrt/tools/serving"
-	"github.com/agentrt/agentrt/tools/serving/servingtest"
 )
 
 func model(t *testing.T, script ...servingtest.Reply) (*serving.Client, *servingtest.Server) {

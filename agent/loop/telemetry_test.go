@@ -11,8 +11,8 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/agent/loop"
+	"github.com/agentrt/agentrt/internal/servingtest"
 	"github.com/agentrt/agentrt/tools"
-	"github.com/agentrt/agentrt/tools/serving/servingtest"
 )
 
 func TestSpans(t *testing.T) {

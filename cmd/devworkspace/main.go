@@ -21,9 +21,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/agentrt/agentrt/devworkspace"
+	"github.com/agentrt/agentrt/internal/devmode"
+	"github.com/agentrt/agentrt/internal/devworkspace"
 	"github.com/agentrt/agentrt/internal/hostcheck"
-	"github.com/agentrt/agentrt/runtime/devmode"
 )
 
 func main() {

@@ -94,8 +94,8 @@ func TestProductionBuildLeavesOutDevWorkspace(t *testing.T) {
 	}
 	dev, prod := deps(), deps("-tags", prodTag)
 	for _, p := range []string{
-		"github.com/agentrt/agentrt/devworkspace",
-		"github.com/agentrt/agentrt/runtime/devmode",
+		"github.com/agentrt/agentrt/internal/devworkspace",
+		"github.com/agentrt/agentrt/internal/devmode",
 		"modernc.org/sqlite",
 	} {
 		if !dev[p] {

@@ -11,11 +11,11 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
-	"github.com/agentrt/agentrt/devworkspace"
 	"github.com/agentrt/agentrt/examples/assistant"
-	"github.com/agentrt/agentrt/runtime"
-	"github.com/agentrt/agentrt/runtime/credentials"
-	"github.com/agentrt/agentrt/runtime/workspace"
+	"github.com/agentrt/agentrt/internal/credentials"
+	"github.com/agentrt/agentrt/internal/devworkspace"
+	"github.com/agentrt/agentrt/internal/server"
+	"github.com/agentrt/agentrt/internal/workspace"
 )
 
 // serve starts the dev workspace and the assistant behind the real host, as
@@ -54,7 +54,7 @@ func serveDev(t *testing.T) (*httptest.Server, *devworkspace.Workspace) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	host, err := runtime.New(runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []runtime.Preparer{ws},
+	host, err := server.New(server.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []server.Preparer{ws},
 		System: ws.System.Client(), User: ws.User.Client()})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentrt/agentrt/devworkspace"
+	"github.com/agentrt/agentrt/internal/devworkspace"
 )
 
 // send posts one question with the given headers and returns the status,

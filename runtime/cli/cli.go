@@ -1,5 +1,5 @@
 // Package cli is the serve command as a library: flags and AGENTRT_*
-// environment → agent loading (runtime/loader), workspace, telemetry and the
+// environment → agent loading (internal/loader), workspace, telemetry and the
 // host. cmd/serve is a three-line main around Main, and so is any serve a
 // user builds with their own agent compiled in (examples/customserve).
 package cli
@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/agentrt/agentrt/agent"
-	"github.com/agentrt/agentrt/runtime"
-	"github.com/agentrt/agentrt/runtime/loader"
-	"github.com/agentrt/agentrt/runtime/telemetry"
+	"github.com/agentrt/agentrt/internal/loader"
+	"github.com/agentrt/agentrt/internal/server"
+	"github.com/agentrt/agentrt/internal/telemetry"
 )
 
 // Main runs serve with args (the command line without the program name),
@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", envInt("AGENTRT_MAX_BODY_BYTES", 10<<20), "request body limit in bytes (AGENTRT_MAX_BODY_BYTES)")
 	maxConc := fs.Int("max-concurrency", int(envInt("AGENTRT_MAX_CONCURRENCY", 0)), "agent requests in flight before 503 (AGENTRT_MAX_CONCURRENCY); 0 means no limit")
 	fs.DurationVar(&c.requestTimeout, "request-timeout", envDur("AGENTRT_REQUEST_TIMEOUT", 5*time.Minute), "bound on one agent call (AGENTRT_REQUEST_TIMEOUT); 0 means none")
-	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDur("AGENTRT_DRAIN_TIMEOUT", runtime.DefaultDrainTimeout), "how long shutdown waits for in-flight requests (AGENTRT_DRAIN_TIMEOUT)")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDur("AGENTRT_DRAIN_TIMEOUT", server.DefaultDrainTimeout), "how long shutdown waits for in-flight requests (AGENTRT_DRAIN_TIMEOUT)")
 	fs.StringVar(&c.logLevel, "log-level", env("AGENTRT_LOG_LEVEL", "info"), "debug, info, warn or error (AGENTRT_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", ""), "json or text (AGENTRT_LOG_FORMAT); default json, text with --dev")
 	c.ws.register(fs)
@@ -171,20 +171,20 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Workspace: both clients, caller identity, secrets and the start-up
 	// check (or only the check, for `serve check`); see workspace.go.
-	manifest = runtime.EffectiveManifest(a, manifest)
+	manifest = server.EffectiveManifest(a, manifest)
 	ws, closeWS, err := openWorkspace(ctx, c.ws, c.addr, manifest, c.check, telemetry.Transport(nil), log, stderr)
 	defer closeWS()
 	if err != nil || c.check {
 		return err
 	}
-	opts := runtime.Options{
+	opts := server.Options{
 		Agent:     a,
 		AgentName: c.agentName,
 		Manifest:  manifest,
 		Dev:       c.ws.dev,
 		// The same names the dev workspace answers (--dev-allow-remote).
 		DevAllowedHosts: c.ws.allowedHosts(),
-		Limits: runtime.Limits{
+		Limits: server.Limits{
 			MaxBodyBytes:   c.maxBodyBytes,
 			MaxConcurrency: c.maxConcurrency,
 			RequestTimeout: c.requestTimeout,
@@ -196,10 +196,10 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if ws != nil {
 		// Caller identity for every request; the same clients for Provision.
-		opts.Preparers = []runtime.Preparer{ws}
+		opts.Preparers = []server.Preparer{ws}
 		opts.System, opts.User = ws.System.Client(), ws.User.Client()
 	}
-	host, err := runtime.New(opts)
+	host, err := server.New(opts)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/agentrt/agentrt/runtime/devmode"
+	"github.com/agentrt/agentrt/internal/devmode"
 )
 
 // startDev starts the embedded dev workspace for --dev. Builds tagged

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentrt/agentrt/runtime/telemetry"
+	"github.com/agentrt/agentrt/internal/telemetry"
 )
 
 // TestEveryFlagHasAnEnvironmentVariable is the 12-factor check: for every

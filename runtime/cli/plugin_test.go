@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentrt/agentrt/runtime/loader"
+	"github.com/agentrt/agentrt/internal/loader"
 )
 
 // TestServePlugin runs serve --agent ./plugin.so in process: the plugin is

@@ -1,7 +1,7 @@
 package cli
 
 // Workspace wiring for `serve` and `serve check` (issue 4): flags and
-// environment → runtime/devmode and runtime/workspace. The logic lives in
+// environment → internal/devmode and internal/workspace. The logic lives in
 // those packages; this file only translates flags.
 
 import (
@@ -17,7 +17,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/hostcheck"
-	"github.com/agentrt/agentrt/runtime/workspace"
+	"github.com/agentrt/agentrt/internal/workspace"
 )
 
 // workspaceFlags are the workspace and dev-mode flags.
@@ -54,7 +54,7 @@ func (w *workspaceFlags) register(fs *flag.FlagSet) {
 // the host alike.
 func (w workspaceFlags) allowedHosts() []string { return hostcheck.Split(w.devAllowRemote) }
 
-// devWorkspace is a running dev workspace (runtime/devmode.Dev), seen
+// devWorkspace is a running dev workspace (internal/devmode.Dev), seen
 // through startDev so that production builds can leave it out: dev.go
 // links it, nodev.go (go build -tags agentrt_nodev) does not.
 type devWorkspace interface {

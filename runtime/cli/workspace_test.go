@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
-	"github.com/agentrt/agentrt/runtime/devmode"
-	"github.com/agentrt/agentrt/runtime/preflight"
+	"github.com/agentrt/agentrt/internal/devmode"
+	"github.com/agentrt/agentrt/internal/preflight"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))

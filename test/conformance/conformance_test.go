@@ -16,12 +16,12 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
-	"github.com/agentrt/agentrt/devworkspace"
 	"github.com/agentrt/agentrt/examples/assistant"
 	"github.com/agentrt/agentrt/examples/echo"
-	"github.com/agentrt/agentrt/runtime"
-	"github.com/agentrt/agentrt/runtime/credentials"
-	"github.com/agentrt/agentrt/runtime/workspace"
+	"github.com/agentrt/agentrt/internal/credentials"
+	"github.com/agentrt/agentrt/internal/devworkspace"
+	"github.com/agentrt/agentrt/internal/server"
+	"github.com/agentrt/agentrt/internal/workspace"
 	"github.com/agentrt/agentrt/test/conformance"
 )
 
@@ -170,9 +170,9 @@ func (c *checker) stream(t *testing.T, label string, r io.Reader) []string {
 	return types
 }
 
-func listen(t *testing.T, opts runtime.Options) *httptest.Server {
+func listen(t *testing.T, opts server.Options) *httptest.Server {
 	t.Helper()
-	host, err := runtime.New(opts)
+	host, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ var routes = []string{"/v1/responses", "/responses", "/invocations"}
 // with the request forms of both dialects.
 func TestEchoConforms(t *testing.T) {
 	c := newChecker(t)
-	srv := listen(t, runtime.Options{Agent: echo.Agent{}, AgentName: "echo"})
+	srv := listen(t, server.Options{Agent: echo.Agent{}, AgentName: "echo"})
 	for _, route := range routes {
 		for _, name := range slices.Sorted(maps.Keys(echoBodies)) {
 			for _, stream := range []bool{false, true} {
@@ -241,8 +241,8 @@ func TestEchoConforms(t *testing.T) {
 // of a stream that fails.
 func TestErrorsConform(t *testing.T) {
 	c := newChecker(t)
-	srv := listen(t, runtime.Options{Agent: echo.Agent{}, AgentName: "echo", Limits: runtime.Limits{MaxBodyBytes: 1024}})
-	bad := listen(t, runtime.Options{Agent: failing{}, AgentName: "failing"})
+	srv := listen(t, server.Options{Agent: echo.Agent{}, AgentName: "echo", Limits: server.Limits{MaxBodyBytes: 1024}})
+	bad := listen(t, server.Options{Agent: failing{}, AgentName: "failing"})
 	big := `{"input":"` + strings.Repeat("x", 2048) + `"}`
 	cases := []struct {
 		name   string
@@ -307,7 +307,7 @@ func TestAssistantConforms(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	srv := listen(t, runtime.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []runtime.Preparer{ws},
+	srv := listen(t, server.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []server.Preparer{ws},
 		System: ws.System.Client(), User: ws.User.Client()})
 
 	ask := func(q string, stream bool) string {

@@ -34,7 +34,7 @@ func runDev() int {
 }
 
 // startDev starts the -serve dev child and returns once it listens.
-func startDev() (*server, error) {
+func startDev() (*proc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func startDev() (*server, error) {
 	for sc.Scan() {
 		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
 			go io.Copy(io.Discard, errOut) // keep the child's logs flowing
-			return &server{cmd: cmd, addr: m[1]}, nil
+			return &proc{cmd: cmd, addr: m[1]}, nil
 		}
 	}
 	_ = cmd.Process.Kill()

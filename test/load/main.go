@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/agentrt/agentrt/agent"
-	"github.com/agentrt/agentrt/runtime"
+	"github.com/agentrt/agentrt/internal/server"
 )
 
 func main() {
@@ -101,8 +101,8 @@ func runServer(kind string, hold, gap time.Duration) int {
 	switch kind {
 	case "agentrt":
 		// As cmd/serve configures it (default timeouts, 5 min request timeout).
-		h, err := runtime.New(runtime.Options{Agent: agent.FromStream(ticker{hold, gap}), AgentName: "load",
-			Logger: log, Limits: runtime.Limits{RequestTimeout: 5 * time.Minute}})
+		h, err := server.New(server.Options{Agent: agent.FromStream(ticker{hold, gap}), AgentName: "load",
+			Logger: log, Limits: server.Limits{RequestTimeout: 5 * time.Minute}})
 		if err == nil {
 			err = h.Serve(ctx, ln)
 		}
@@ -115,7 +115,7 @@ func runServer(kind string, hold, gap time.Duration) int {
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { bareSSE(w, r, hold, gap) })}
 		go func() { _ = srv.Serve(ln) }()
 		<-ctx.Done()
-		dctx, cancel := context.WithTimeout(context.Background(), runtime.DefaultDrainTimeout)
+		dctx, cancel := context.WithTimeout(context.Background(), server.DefaultDrainTimeout)
 		defer cancel()
 		if err := srv.Shutdown(dctx); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -155,12 +155,12 @@ func bareSSE(w http.ResponseWriter, r *http.Request, hold, gap time.Duration) {
 }
 
 // server is a child process serving one kind.
-type server struct {
+type proc struct {
 	cmd  *exec.Cmd
 	addr string
 }
 
-func startServer(kind string, hold, gap time.Duration) (*server, error) {
+func startServer(kind string, hold, gap time.Duration) (*proc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -180,17 +180,17 @@ func startServer(kind string, hold, gap time.Duration) (*server, error) {
 		_ = cmd.Process.Kill()
 		return nil, fmt.Errorf("server %s did not start: %q %v", kind, line, err)
 	}
-	return &server{cmd: cmd, addr: addr}, nil
+	return &proc{cmd: cmd, addr: addr}, nil
 }
 
 // peakRSS is the server's high-water resident set (VmHWM), in MiB.
-func (s *server) peakRSS() float64 { return s.status("VmHWM:") }
+func (s *proc) peakRSS() float64 { return s.status("VmHWM:") }
 
 // rss is the server's current resident set (VmRSS), in MiB.
-func (s *server) rss() float64 { return s.status("VmRSS:") }
+func (s *proc) rss() float64 { return s.status("VmRSS:") }
 
 // status reads one kB field of the server's /proc status, in MiB.
-func (s *server) status(field string) float64 {
+func (s *proc) status(field string) float64 {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	for l := range strings.SplitSeq(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, field); ok {
@@ -202,7 +202,7 @@ func (s *server) status(field string) float64 {
 }
 
 // stop sends SIGTERM and waits for the exit.
-func (s *server) stop() (exitCode int, took time.Duration) {
+func (s *proc) stop() (exitCode int, took time.Duration) {
 	start := time.Now()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	_ = s.cmd.Wait()
@@ -351,7 +351,7 @@ func sseScenario(n int, hold, gap time.Duration) error {
 }
 
 func drainScenario(n int, hold, gap time.Duration) error {
-	fmt.Printf("SIGTERM during %d in-flight streams (each %s long), drain timeout %s\n", n, hold, runtime.DefaultDrainTimeout)
+	fmt.Printf("SIGTERM during %d in-flight streams (each %s long), drain timeout %s\n", n, hold, server.DefaultDrainTimeout)
 	fmt.Printf("%-8s %8s %10s %14s %5s\n", "server", "cut", "tokens", "SIGTERM→exit", "exit")
 	for _, kind := range []string{"bare", "agentrt"} {
 		s, err := startServer(kind, hold, gap)

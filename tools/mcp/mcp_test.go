@@ -18,7 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/agentrt/agentrt/agent"
-	"github.com/agentrt/agentrt/runtime/credentials"
+	"github.com/agentrt/agentrt/internal/credentials"
 	"github.com/agentrt/agentrt/tools"
 	"github.com/agentrt/agentrt/tools/internal/testws"
 	toolsmcp "github.com/agentrt/agentrt/tools/mcp"

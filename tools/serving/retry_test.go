@@ -11,7 +11,7 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/agentrt/agentrt/internal/faultproxy"
-	"github.com/agentrt/agentrt/runtime/httperr"
+	"github.com/agentrt/agentrt/internal/httperr"
 	"github.com/agentrt/agentrt/tools/internal/testws"
 	"github.com/agentrt/agentrt/tools/serving"
 )

@@ -14,10 +14,10 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/agentrt/agentrt/agent"
-	"github.com/agentrt/agentrt/runtime/credentials"
+	"github.com/agentrt/agentrt/internal/credentials"
+	"github.com/agentrt/agentrt/internal/servingtest"
 	"github.com/agentrt/agentrt/tools"
 	"github.com/agentrt/agentrt/tools/serving"
-	"github.com/agentrt/agentrt/tools/serving/servingtest"
 )
 
 func userClient(t *testing.T, host string, scopes ...string) *databricks.WorkspaceClient {

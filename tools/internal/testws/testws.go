@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
-	"github.com/agentrt/agentrt/devworkspace"
-	"github.com/agentrt/agentrt/runtime/credentials"
+	"github.com/agentrt/agentrt/internal/credentials"
+	"github.com/agentrt/agentrt/internal/devworkspace"
 
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/config"

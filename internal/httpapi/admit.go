@@ -1,0 +1,110 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/agentrt/agentrt/internal/httperr"
+	"github.com/agentrt/agentrt/internal/telemetry"
+)
+
+// acquire takes a concurrency slot, or reports that none is free. The
+// returned release frees it; it must be called exactly once, and only once
+// the agent call it admitted has returned (see run).
+func (s *Server) acquire() (release func(), ok bool) {
+	if s.sem == nil {
+		return func() {}, true
+	}
+	select {
+	case s.sem <- struct{}{}:
+		return func() { <-s.sem }, true
+	default:
+		return nil, false
+	}
+}
+
+func (s *Server) unavailable() *httperr.Error {
+	return httperr.Unavailable("the server is at its concurrency limit; retry later",
+		int((s.limits.RetryAfter+time.Second-1)/time.Second))
+}
+
+// agentMetrics count agent calls the handler stopped waiting for.
+type agentMetrics struct {
+	abandoned metric.Int64Counter       // agentrt.agents.abandoned
+	running   metric.Int64UpDownCounter // agentrt.agents.abandoned.active
+}
+
+// newAgentMetrics builds the instruments on the global meter provider as it
+// is when the server is built (after telemetry.Setup), like telemetry.Server.
+func newAgentMetrics() agentMetrics {
+	m := otel.GetMeterProvider().Meter(telemetry.ScopeName)
+	// Errors mean an invalid name (a programming error); the SDK still
+	// returns usable no-op instruments.
+	var am agentMetrics
+	am.abandoned, _ = m.Int64Counter("agentrt.agents.abandoned",
+		metric.WithDescription("Agent calls still running when their request ended (timeout or client gone), because the agent did not return on ctx cancellation."),
+		metric.WithUnit("{call}"))
+	am.running, _ = m.Int64UpDownCounter("agentrt.agents.abandoned.active",
+		metric.WithDescription("Abandoned agent calls still running; each holds its concurrency slot."),
+		metric.WithUnit("{call}"))
+	return am
+}
+
+// run calls fn and returns its error. Without a deadline on ctx it calls fn
+// on the handler's goroutine. With one, it stops waiting when ctx ends, so
+// that the handler answers (504) on time even if fn ignores ctx; fn is then
+// abandoned: counted, logged, and it keeps its concurrency slot until it
+// returns. release is called exactly once, when fn has returned.
+func (s *Server) run(ctx context.Context, reqID, stage string, release func(), fn func() error) error {
+	if _, ok := ctx.Deadline(); !ok {
+		defer release()
+		return call(fn)
+	}
+	var (
+		mu        sync.Mutex
+		finished  bool
+		abandoned time.Time // set when the handler gave up on fn
+	)
+	done := make(chan error, 1)
+	go func() {
+		err := call(fn)
+		mu.Lock()
+		finished = true
+		since := abandoned
+		mu.Unlock()
+		done <- err
+		if !since.IsZero() {
+			release()
+			lctx := context.WithoutCancel(ctx)
+			s.agents.running.Add(lctx, -1)
+			s.log.LogAttrs(lctx, slog.LevelWarn, "abandoned agent returned; concurrency slot freed",
+				slog.String("request_id", reqID), slog.String("stage", stage),
+				slog.Duration("late_by", time.Since(since)))
+		}
+	}()
+	select {
+	case err := <-done:
+		release()
+		return err
+	case <-ctx.Done():
+	}
+	mu.Lock()
+	if finished { // fn returned as ctx ended: not abandoned
+		mu.Unlock()
+		release()
+		return <-done
+	}
+	abandoned = time.Now()
+	mu.Unlock()
+	lctx := context.WithoutCancel(ctx)
+	s.agents.abandoned.Add(lctx, 1)
+	s.agents.running.Add(lctx, 1)
+	s.log.LogAttrs(lctx, slog.LevelWarn, "agent did not return on cancellation; abandoned, its concurrency slot stays taken until it returns",
+		slog.String("request_id", reqID), slog.String("stage", stage), slog.String("cause", context.Cause(ctx).Error()))
+	return ctx.Err()
+}
