@@ -22,6 +22,9 @@ import (
 //  2. If the last messages are tool results, it answers with a summary that
 //     quotes each result (long results are truncated).
 //  3. Otherwise it answers plainly, repeating the question.
+//  4. With a response_format of json_object or json_schema, an answer (not a
+//     tool call) is JSON: {"answer": …}, or the simplest instance of the
+//     schema with the answer in its first string field.
 //
 // Call ids are derived from the conversation, so the same conversation
 // always yields the same ids, and different calls different ids.
@@ -65,7 +68,8 @@ type chatRequest struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options,omitempty"`
-	MaxTokens int `json:"max_tokens,omitempty"`
+	MaxTokens      int             `json:"max_tokens,omitempty"`
+	ResponseFormat *responseFormat `json:"response_format,omitempty"`
 }
 
 // text returns the message content as plain text: a string, or the text
@@ -120,6 +124,9 @@ func validateChat(req *chatRequest) error {
 			return fmt.Errorf("messages[%d]: unknown role %q", i, m.Role)
 		}
 	}
+	if err := validateFormat(req.ResponseFormat); err != nil {
+		return err
+	}
 	for i, t := range req.Tools {
 		if t.Type != "function" || t.Function.Name == "" {
 			return fmt.Errorf("tools[%d]: want type \"function\" with a function name", i)
@@ -136,6 +143,14 @@ func validateChat(req *chatRequest) error {
 
 // devLLM computes the dev model's reply to req.
 func devLLM(req *chatRequest) devReply {
+	r := devAnswer(req)
+	if r.Content != "" {
+		r.Content = formatReply(req.ResponseFormat, r.Content)
+	}
+	return r
+}
+
+func devAnswer(req *chatRequest) devReply {
 	last := req.Messages[len(req.Messages)-1]
 	switch last.Role {
 	case "tool":
