@@ -14,15 +14,15 @@ import (
 // A set with one tool the caller may use and one whose probe is refused:
 // the refused one is reported as skipped and the request goes on.
 func ExampleSet() {
-	clock := tools.ProviderFunc{ToolName: "clock", Fn: func(context.Context, *databricks.WorkspaceClient) ([]agent.Tool, error) {
-		return []agent.Tool{tools.Func{Def: agent.ToolDefinition{Name: "clock", Description: "The time"},
-			Fn: func(context.Context, string) (string, error) { return "12:00", nil }}}, nil
-	}}
-	secret := tools.ProviderFunc{ToolName: "payroll",
-		Reqs: tools.Requirements{Resources: []agent.Resource{{Type: agent.Table, Name: "hr.pay.salaries"}}, UserScopes: []string{"sql"}},
-		Fn: func(context.Context, *databricks.WorkspaceClient) ([]agent.Tool, error) {
+	clock := tools.NewProvider("clock", tools.Requirements{}, func(context.Context, *databricks.WorkspaceClient) ([]agent.Tool, error) {
+		return []agent.Tool{tools.NewTool(agent.ToolDefinition{Name: "clock", Description: "The time"},
+			func(context.Context, string) (string, error) { return "12:00", nil })}, nil
+	})
+	secret := tools.NewProvider("payroll",
+		tools.Requirements{Resources: []agent.Resource{{Type: agent.Table, Name: "hr.pay.salaries"}}, UserScopes: []string{"sql"}},
+		func(context.Context, *databricks.WorkspaceClient) ([]agent.Tool, error) {
 			return nil, &apierr.APIError{ErrorCode: "PERMISSION_DENIED", StatusCode: 403, Message: "no SELECT on hr.pay.salaries"}
-		}}
+		})
 	set := tools.NewSet(tools.SetOptions{}).
 		Add(clock, tools.Options{Binding: tools.System}).
 		Add(secret, tools.Options{Binding: tools.User})

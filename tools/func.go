@@ -9,55 +9,50 @@ import (
 	"github.com/agentrt/agentrt/agent"
 )
 
-// Func is a tool implemented by a Go function.
-type Func struct {
-	Def agent.ToolDefinition
-	Fn  func(ctx context.Context, arguments string) (string, error)
-}
-
-// Definition implements agent.Tool.
-func (f Func) Definition() agent.ToolDefinition { return f.Def }
-
-// Call implements agent.Tool.
-func (f Func) Call(ctx context.Context, arguments string) (string, error) {
-	return f.Fn(ctx, arguments)
-}
-
-// ProviderFunc adapts a function (and the requirements it declares) to a
-// Provider, for tools built directly on a workspace client.
-type ProviderFunc struct {
-	ToolName string
-	Reqs     Requirements
-	Fn       func(ctx context.Context, w *databricks.WorkspaceClient) ([]agent.Tool, error)
-}
-
-// Name implements Namer.
-func (p ProviderFunc) Name() string { return p.ToolName }
-
-// Requirements implements Provider.
-func (p ProviderFunc) Requirements() Requirements { return p.Reqs }
-
-// Prepare implements Provider.
-func (p ProviderFunc) Prepare(ctx context.Context, w *databricks.WorkspaceClient) ([]agent.Tool, error) {
-	return p.Fn(ctx, w)
-}
-
-type conversationKey struct{}
-
-// WithConversationID returns a ctx that tells tools which conversation the
-// request belongs to (the request's context.conversation_id), so stateful
-// tools such as Genie can continue their own conversation across turns.
-func WithConversationID(ctx context.Context, id string) context.Context {
-	if id == "" {
-		return ctx
+// NewTool returns a tool that call implements. call receives the model's
+// JSON-encoded arguments; it may be called concurrently. NewTool panics if
+// call is nil.
+func NewTool(def agent.ToolDefinition, call func(ctx context.Context, arguments string) (string, error)) agent.Tool {
+	if call == nil {
+		panic("tools: NewTool with a nil function")
 	}
-	return context.WithValue(ctx, conversationKey{}, id)
+	return &funcTool{def: def, call: call}
 }
 
-// ConversationID returns the id set by WithConversationID, or "".
-func ConversationID(ctx context.Context) string {
-	id, _ := ctx.Value(conversationKey{}).(string)
-	return id
+type funcTool struct {
+	def  agent.ToolDefinition
+	call func(ctx context.Context, arguments string) (string, error)
+}
+
+func (t *funcTool) Definition() agent.ToolDefinition { return t.def }
+
+func (t *funcTool) Call(ctx context.Context, arguments string) (string, error) {
+	return t.call(ctx, arguments)
+}
+
+// NewProvider returns a Provider named name that declares req and whose
+// Prepare is prepare, for tools built directly on a workspace client.
+// prepare follows Provider's contract: it binds its tools to w, checks with
+// one cheap call that w's identity may use them, and is safe for concurrent
+// use. NewProvider panics if prepare is nil.
+func NewProvider(name string, req Requirements, prepare func(ctx context.Context, w *databricks.WorkspaceClient) ([]agent.Tool, error)) Provider {
+	if prepare == nil {
+		panic("tools: NewProvider with a nil function")
+	}
+	return &funcProvider{name: name, req: req, prepare: prepare}
+}
+
+type funcProvider struct {
+	name    string
+	req     Requirements
+	prepare func(ctx context.Context, w *databricks.WorkspaceClient) ([]agent.Tool, error)
+}
+
+func (p *funcProvider) Name() string               { return p.name }
+func (p *funcProvider) Requirements() Requirements { return p.req }
+
+func (p *funcProvider) Prepare(ctx context.Context, w *databricks.WorkspaceClient) ([]agent.Tool, error) {
+	return p.prepare(ctx, w)
 }
 
 // ObjectSchema builds a JSON Schema object with string properties, the

@@ -49,7 +49,9 @@ func TestSetLifecycle(t *testing.T) {
 		Add(&fake{name: "plain"}, tools.Options{Binding: tools.User}).
 		Add(b, tools.Options{Binding: tools.User}).
 		Add(a, tools.Options{Binding: tools.System}). // the same provider again
-		Add(tools.ProviderFunc{ToolName: "func"}, tools.Options{Binding: tools.User}).
+		Add(tools.NewProvider("func", tools.Requirements{}, func(context.Context, *databricks.WorkspaceClient) ([]agent.Tool, error) {
+			return nil, nil
+		}), tools.Options{Binding: tools.User}).
 		Add(c, tools.Options{Binding: tools.User}).
 		Add(d, tools.Options{Binding: tools.User})
 

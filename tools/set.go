@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,8 +19,6 @@ import (
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/ttlcache"
 )
-
-const instrumentation = "github.com/agentrt/agentrt/tools"
 
 // Options says how one provider is used.
 type Options struct {
@@ -45,8 +44,10 @@ type SetOptions struct {
 	Logger *slog.Logger
 }
 
-// Set is an agent's tool providers with their bindings. Build it once (at
-// agent construction); Prepare is safe for concurrent use.
+// Set is an agent's tool providers with their bindings. Build it once, at
+// agent construction, and expose it with Declarer; the host then prepares
+// it for every request. Add is not safe for concurrent use and must not be
+// called once the set is in use; Prepare and Requirements are.
 type Set struct {
 	opts    SetOptions
 	entries []entry
@@ -74,7 +75,7 @@ func NewSet(opts SetOptions) *Set {
 	return &Set{opts: opts, cache: ttlcache.New[cacheKey, []agent.Tool](maxCached)}
 }
 
-// Add appends a provider. It panics on a nil provider or a missing binding:
+// Add appends a provider and returns s. It panics on a nil provider or a missing binding:
 // both are programming errors best caught at start-up.
 func (s *Set) Add(p Provider, o Options) *Set {
 	if p == nil {
@@ -98,8 +99,46 @@ func (s *Set) Add(p Provider, o Options) *Set {
 	return s
 }
 
-// Len returns the number of providers.
-func (s *Set) Len() int { return len(s.entries) }
+// Requirements is what the set's providers need, ready to be added to the
+// agent's manifest (the host does this; an agent declares only its own
+// resources): resources of user-bound providers are marked
+// on-behalf-of-user, and their scopes become the user client's scopes;
+// system-bound providers' scopes are dropped, since the service principal's
+// client is not limited by them. Duplicates are removed; the order is the
+// order of Add.
+func (s *Set) Requirements() Requirements {
+	var out Requirements
+	type key struct {
+		t    agent.ResourceType
+		name string
+		obo  bool
+	}
+	seen := map[key]bool{}
+	for _, e := range s.entries {
+		req := e.provider.Requirements()
+		obo := e.opts.Binding == User
+		for _, r := range req.Resources {
+			k := key{r.Type, r.Name, obo}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if obo {
+				t := true
+				r.OnBehalfOfUser = &t
+			}
+			out.Resources = append(out.Resources, r)
+		}
+		if obo {
+			for _, sc := range req.UserScopes {
+				if !slices.Contains(out.UserScopes, sc) {
+					out.UserScopes = append(out.UserScopes, sc)
+				}
+			}
+		}
+	}
+	return out
+}
 
 type cacheKey struct {
 	principal string
@@ -119,7 +158,9 @@ type result struct {
 // rejects the caller's credential for a user-bound provider (the request
 // must not go on as if the caller had merely lacked a permission), or when a
 // provider with the Fail policy could not be prepared for a reason other
-// than permissions; the error is a *PrepareError.
+// than permissions; the error is a *PrepareError (see Provider for what each
+// kind of probe error does). The host calls it for every request, after the
+// caller's identity is known; it is safe for concurrent use.
 func (s *Set) Prepare(ctx context.Context, env *agent.Env) error {
 	if env == nil {
 		return errors.New("tools: Set.Prepare with a nil env")
@@ -142,7 +183,7 @@ func (s *Set) Prepare(ctx context.Context, env *agent.Env) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	tools := []agent.Tool{} // non-nil: marks env as prepared (see Ensure)
+	tools := []agent.Tool{} // non-nil: prepared, even when empty
 	var skipped []agent.SkippedTool
 	var failed error
 	names := map[string]bool{}
@@ -187,15 +228,6 @@ func (s *Set) Prepare(ctx context.Context, env *agent.Env) error {
 		return failed
 	}
 	return nil
-}
-
-func (s *Set) reportSkip(ctx context.Context, log *slog.Logger, span trace.Span, inst *telemetry, sk agent.SkippedTool, reason Reason) {
-	span.AddEvent("tool.skipped", trace.WithAttributes(
-		attribute.String("tool", sk.Tool), attribute.String("resource", sk.Resource),
-		attribute.String("reason", sk.Reason), attribute.String("tool.binding", sk.Binding)))
-	inst.skipped.Add(ctx, 1, metric.WithAttributes(attribute.String("tool", sk.Tool), attribute.String("reason", string(reason))))
-	log.InfoContext(ctx, "tool skipped", "tool", sk.Tool, "resource", sk.Resource, "binding", sk.Binding,
-		"reason", string(reason), "detail", sk.Reason)
 }
 
 // prepareOne prepares provider i, through the cache when the outcome can be
@@ -253,27 +285,12 @@ func probe(ctx context.Context, p Provider, w *databricks.WorkspaceClient) (r re
 	return result{tools: tools, err: err}
 }
 
-type telemetry struct {
-	prepared metric.Int64Counter
-	skipped  metric.Int64Counter
-}
-
-var (
-	instOnce sync.Once
-	inst     *telemetry
-)
-
-// instruments are created once from the global meter; the global API
-// forwards them to whatever provider the host installs later.
-func instruments() *telemetry {
-	instOnce.Do(func() {
-		m := otel.Meter(instrumentation)
-		t := &telemetry{}
-		t.prepared, _ = m.Int64Counter("agentrt.tools.prepared",
-			metric.WithDescription("Tool providers prepared per request, by outcome (ok, skipped, failed)."))
-		t.skipped, _ = m.Int64Counter("agentrt.tools.skipped",
-			metric.WithDescription("Tools dropped for a request, by reason."))
-		inst = t
-	})
-	return inst
+// DevOutputs is what the host adds to a response's custom_outputs in dev
+// mode so a developer sees which tools were dropped and why. It returns nil
+// when nothing was skipped.
+func DevOutputs(env *agent.Env) map[string]any {
+	if env == nil || len(env.Skipped) == 0 {
+		return nil
+	}
+	return map[string]any{"skipped_tools": slices.Clone(env.Skipped)}
 }

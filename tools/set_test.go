@@ -23,7 +23,7 @@ import (
 )
 
 func echoTool(name string) agent.Tool {
-	return tools.Func{Def: agent.ToolDefinition{Name: name}, Fn: func(_ context.Context, a string) (string, error) { return a, nil }}
+	return tools.NewTool(agent.ToolDefinition{Name: name}, func(_ context.Context, a string) (string, error) { return a, nil })
 }
 
 // fake is a provider whose probe outcome is scripted and counted.
@@ -301,9 +301,9 @@ func TestPrepareSingleFlight(t *testing.T) {
 }
 
 func TestDuplicateNamesSkipped(t *testing.T) {
-	a := tools.ProviderFunc{ToolName: "a", Fn: func(context.Context, *databricks.WorkspaceClient) ([]agent.Tool, error) {
+	a := tools.NewProvider("a", tools.Requirements{}, func(context.Context, *databricks.WorkspaceClient) ([]agent.Tool, error) {
 		return []agent.Tool{echoTool("same")}, nil
-	}}
+	})
 	set := tools.NewSet(tools.SetOptions{}).Add(a, tools.Options{Binding: tools.User}).Add(a, tools.Options{Binding: tools.System})
 	e := env(t, "alice")
 	if err := set.Prepare(context.Background(), e); err != nil {
@@ -314,7 +314,7 @@ func TestDuplicateNamesSkipped(t *testing.T) {
 	}
 }
 
-func TestRequirementsMerge(t *testing.T) {
+func TestRequirements(t *testing.T) {
 	set := tools.NewSet(tools.SetOptions{}).
 		Add(&fake{name: "g"}, tools.Options{Binding: tools.User}).
 		Add(&fake{name: "g"}, tools.Options{Binding: tools.User}).
@@ -328,11 +328,6 @@ func TestRequirementsMerge(t *testing.T) {
 	}
 	if strings.Join(r.UserScopes, ",") != "dashboards.genie" {
 		t.Errorf("scopes = %v", r.UserScopes)
-	}
-	m := tools.MergeManifest(agent.Manifest{UserAPIScopes: []string{"serving.serving-endpoints"},
-		Resources: []agent.Resource{{Type: agent.ServingEndpoint, Name: "llm"}}}, set)
-	if len(m.Resources) != 3 || len(m.UserAPIScopes) != 2 {
-		t.Errorf("merged manifest = %+v", m)
 	}
 }
 

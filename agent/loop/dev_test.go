@@ -33,12 +33,12 @@ func TestDevLLM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	weather := tools.Func{Def: agent.ToolDefinition{Name: "get_weather", Description: "Current weather for a city",
+	weather := tools.NewTool(agent.ToolDefinition{Name: "get_weather", Description: "Current weather for a city",
 		Parameters: tools.ObjectSchema(map[string]string{"city": "city name"}, "city")},
-		Fn: func(_ context.Context, args string) (string, error) { return "Sunny, 21 C in " + args, nil }}
-	broken := tools.Func{Def: agent.ToolDefinition{Name: "stock_price", Description: "Stock price of a ticker symbol",
+		func(_ context.Context, args string) (string, error) { return "Sunny, 21 C in " + args, nil })
+	broken := tools.NewTool(agent.ToolDefinition{Name: "stock_price", Description: "Stock price of a ticker symbol",
 		Parameters: tools.ObjectSchema(map[string]string{"ticker": "symbol"}, "ticker")},
-		Fn: func(context.Context, string) (string, error) { return "", errors.New("market data feed is down") }}
+		func(context.Context, string) (string, error) { return "", errors.New("market data feed is down") })
 	l, err := loop.New(loop.Options{Model: llm, Tools: []agent.Tool{weather, broken}})
 	if err != nil {
 		t.Fatal(err)

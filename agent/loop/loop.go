@@ -1,7 +1,8 @@
 // Package loop runs the tool-calling loop of an agent: it turns the request's
-// Responses items into chat messages, asks an OpenAI-compatible model with
-// the prepared tools, runs the tools the model calls (in parallel when it
-// asks for several) and repeats until the model answers or a limit is hit.
+// Responses items into chat messages, asks a Model (any OpenAI-compatible
+// client) with the prepared tools, runs the tools the model calls (in
+// parallel when it asks for several) and repeats until the model answers or
+// a limit is hit.
 //
 // Everything it produces is emitted as stream events (text deltas, then
 // output_item.done for messages, function calls and their outputs), so one
@@ -26,18 +27,14 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/tools"
-	"github.com/agentrt/agentrt/tools/serving"
 )
 
 const instrumentation = "github.com/agentrt/agentrt/agent/loop"
 
 // Options configure a Loop.
 type Options struct {
-	// Model answers and chooses tools. Required, unless ModelFunc is set.
-	Model *serving.Client
-	// ModelFunc picks the model per request (e.g. one bound to env.System);
-	// it wins over Model.
-	ModelFunc func(ctx context.Context, env *agent.Env) (*serving.Client, error)
+	// Model answers and chooses tools. Required; *serving.Client is one.
+	Model Model
 	// System is the system prompt, sent before the request's instructions.
 	System string
 	// Tools overrides the request's prepared tools (env.Tools).
@@ -54,13 +51,16 @@ type Options struct {
 	MaxTokens   int
 }
 
-// Loop is an agent.Agent and agent.StreamAgent running the tool loop.
+// Loop is an agent.Agent and agent.StreamAgent running the tool loop. It is
+// safe for concurrent use; it keeps no state between requests. The tools
+// come from the request's agent.Env (env.Tools, prepared by the host) unless
+// Options.Tools is set.
 type Loop struct{ o Options }
 
 // New returns a Loop; it fails when no model is configured.
 func New(o Options) (*Loop, error) {
-	if o.Model == nil && o.ModelFunc == nil {
-		return nil, errors.New("loop: Options.Model or ModelFunc is required")
+	if o.Model == nil {
+		return nil, errors.New("loop: Options.Model is required")
 	}
 	if o.MaxIterations <= 0 {
 		o.MaxIterations = 8
@@ -105,18 +105,9 @@ func (l *Loop) run(ctx context.Context, req *agent.Request, emit agent.Emit) (op
 	if req == nil {
 		return total, errors.New("loop: nil request")
 	}
-	env := agent.EnvFrom(ctx)
-	model := l.o.Model
-	if l.o.ModelFunc != nil {
-		m, err := l.o.ModelFunc(ctx, env)
-		if err != nil {
-			return total, fmt.Errorf("loop: model: %w", err)
-		}
-		model = m
-	}
 	ts := l.o.Tools
 	if ts == nil {
-		ts = env.Tools
+		ts = agent.EnvFrom(ctx).Tools
 	}
 	byName := make(map[string]agent.Tool, len(ts))
 	for _, t := range ts {
@@ -125,15 +116,15 @@ func (l *Loop) run(ctx context.Context, req *agent.Request, emit agent.Emit) (op
 	ctx = tools.WithConversationID(ctx, req.ConversationID())
 
 	msgs := Messages(l.o.System, req)
-	chatTools := serving.Tools(ts)
+	toolList := chatTools(ts)
 	for iter := 0; iter < l.o.MaxIterations; iter++ {
 		creq := openai.ChatCompletionRequest{Messages: msgs, Temperature: l.o.Temperature, MaxTokens: l.o.MaxTokens}
-		if len(chatTools) > 0 {
-			creq.Tools = chatTools
+		if len(toolList) > 0 {
+			creq.Tools = toolList
 		}
 		msgID := agent.NewID("msg")
 		streamed := false
-		out, err := model.ChatStream(ctx, creq, func(ch *openai.ChatCompletionStreamResponse) error {
+		out, err := l.o.Model.ChatStream(ctx, creq, func(ch *openai.ChatCompletionStreamResponse) error {
 			for _, c := range ch.Choices {
 				if c.Delta.Content != "" {
 					streamed = true
@@ -146,6 +137,9 @@ func (l *Loop) run(ctx context.Context, req *agent.Request, emit agent.Emit) (op
 		})
 		if err != nil {
 			return total, err
+		}
+		if out == nil {
+			return total, errors.New("loop: the model returned no response")
 		}
 		total.PromptTokens += out.Usage.PromptTokens
 		total.CompletionTokens += out.Usage.CompletionTokens
@@ -274,7 +268,7 @@ func safeCall(ctx context.Context, t agent.Tool, args string) (res string, err e
 // ErrorOutput is the function_call_output text for a failed tool call.
 func ErrorOutput(err error) string {
 	switch tools.Classify(err) {
-	case tools.ReasonPermissionDenied, tools.ReasonScope:
+	case tools.ReasonPermissionDenied:
 		return "Error: permission denied: " + err.Error()
 	case tools.ReasonUnauthenticated:
 		return "Error: not authenticated: " + err.Error()

@@ -38,8 +38,8 @@ func barrierTools() []agent.Tool {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	mk := func(name string) agent.Tool {
-		return tools.Func{Def: agent.ToolDefinition{Name: name, Parameters: tools.ObjectSchema(map[string]string{"q": "query"}, "q")},
-			Fn: func(ctx context.Context, args string) (string, error) {
+		return tools.NewTool(agent.ToolDefinition{Name: name, Parameters: tools.ObjectSchema(map[string]string{"q": "query"}, "q")},
+			func(ctx context.Context, args string) (string, error) {
 				wg.Done()
 				done := make(chan struct{})
 				go func() { wg.Wait(); close(done) }()
@@ -49,7 +49,7 @@ func barrierTools() []agent.Tool {
 					return "", errors.New("ran alone: not parallel")
 				}
 				return name + " got " + args, nil
-			}}
+			})
 	}
 	return []agent.Tool{mk("docs"), mk("sales")}
 }
@@ -125,10 +125,10 @@ func TestPredictToolErrorsBecomeOutputs(t *testing.T) {
 		servingtest.Reply{Calls: []servingtest.Call{{Name: "denied", Args: `{}`}, {Name: "panics", Args: `{}`}, {Name: "missing", Args: `{}`}}},
 		servingtest.Reply{Text: "Sorry, I could not look that up."},
 	)
-	denied := tools.Func{Def: agent.ToolDefinition{Name: "denied"}, Fn: func(context.Context, string) (string, error) {
+	denied := tools.NewTool(agent.ToolDefinition{Name: "denied"}, func(context.Context, string) (string, error) {
 		return "", fmt.Errorf("query: %w", &apierr.APIError{ErrorCode: "PERMISSION_DENIED", StatusCode: 403, Message: "no SELECT on index"})
-	}}
-	panics := tools.Func{Def: agent.ToolDefinition{Name: "panics"}, Fn: func(context.Context, string) (string, error) { panic("boom") }}
+	})
+	panics := tools.NewTool(agent.ToolDefinition{Name: "panics"}, func(context.Context, string) (string, error) { panic("boom") })
 	l, _ := loop.New(loop.Options{Model: m, Tools: []agent.Tool{denied, panics}})
 	resp, err := l.Predict(context.Background(), userReq("hi"))
 	if err != nil {
@@ -153,7 +153,7 @@ func TestPredictToolErrorsBecomeOutputs(t *testing.T) {
 
 func TestIterationLimit(t *testing.T) {
 	m, llm := model(t, servingtest.Reply{Calls: []servingtest.Call{{Name: "echo", Args: `{"q":"again"}`}}})
-	echo := tools.Func{Def: agent.ToolDefinition{Name: "echo"}, Fn: func(_ context.Context, a string) (string, error) { return a, nil }}
+	echo := tools.NewTool(agent.ToolDefinition{Name: "echo"}, func(_ context.Context, a string) (string, error) { return a, nil })
 	l, _ := loop.New(loop.Options{Model: m, Tools: []agent.Tool{echo}, MaxIterations: 3})
 	resp, err := l.Predict(context.Background(), userReq("loop forever"))
 	if err != nil {

@@ -22,7 +22,7 @@ func TestSpans(t *testing.T) {
 	defer otel.SetTracerProvider(prev)
 
 	m, _ := model(t, servingtest.Reply{Calls: []servingtest.Call{{Name: "echo", Args: `{}`}}}, servingtest.Reply{Text: "done"})
-	echo := tools.Func{Def: agent.ToolDefinition{Name: "echo"}, Fn: func(_ context.Context, a string) (string, error) { return a, nil }}
+	echo := tools.NewTool(agent.ToolDefinition{Name: "echo"}, func(_ context.Context, a string) (string, error) { return a, nil })
 	l, _ := loop.New(loop.Options{Model: m, Tools: []agent.Tool{echo}})
 	if _, err := l.Predict(context.Background(), userReq("hi")); err != nil {
 		t.Fatal(err)
@@ -61,8 +61,8 @@ func TestToolPayloads(t *testing.T) {
 	big := strings.Repeat("x", 10<<10)
 	m, _ := model(t, servingtest.Reply{Calls: []servingtest.Call{{Name: "echo", Args: `{"q":"refund policy"}`}, {Name: "big", Args: `{}`}}},
 		servingtest.Reply{Text: "done"})
-	echo := tools.Func{Def: agent.ToolDefinition{Name: "echo"}, Fn: func(_ context.Context, a string) (string, error) { return "got " + a, nil }}
-	bigTool := tools.Func{Def: agent.ToolDefinition{Name: "big"}, Fn: func(context.Context, string) (string, error) { return big, nil }}
+	echo := tools.NewTool(agent.ToolDefinition{Name: "echo"}, func(_ context.Context, a string) (string, error) { return "got " + a, nil })
+	bigTool := tools.NewTool(agent.ToolDefinition{Name: "big"}, func(context.Context, string) (string, error) { return big, nil })
 	l, _ := loop.New(loop.Options{Model: m, Tools: []agent.Tool{echo, bigTool}})
 	ctx := agent.NewContext(context.Background(), &agent.Env{TracePayloads: true})
 	if _, err := l.Predict(ctx, userReq("hi")); err != nil {

@@ -4,7 +4,8 @@
 // caller, with the dev-llm model called as the agent's service principal.
 //
 // It shows the whole tools story: declaring tools declares their resources
-// and scopes in the manifest, and a caller who may not use a tool (bob has no
+// and scopes in the manifest (the host adds them to the assistant's own),
+// and a caller who may not use a tool (bob has no
 // access to the docs index or the Genie space) still gets an answer, with the
 // dropped tools reported.
 package assistant
@@ -44,10 +45,9 @@ type Options struct {
 // Assistant implements agent.Agent, agent.StreamAgent, agent.Manifester,
 // tools.Declarer and agent.Provisioner.
 type Assistant struct {
-	o     Options
-	set   *tools.Set
-	loop  *loop.Loop
-	model atomic.Pointer[serving.Client] // set by Provision
+	o    Options
+	set  *tools.Set
+	loop atomic.Pointer[loop.Loop] // set by Provision
 }
 
 // New builds the assistant; it does no I/O.
@@ -88,28 +88,25 @@ func New(o Options) (*Assistant, error) {
 		Add(docs, tools.Options{Binding: tools.User}).
 		Add(sales, tools.Options{Binding: tools.User}).
 		Add(funcs, tools.Options{Binding: tools.User})
-	a.loop, err = loop.New(loop.Options{System: o.System, ModelFunc: a.modelFor})
-	if err != nil {
-		return nil, err
-	}
 	return a, nil
 }
 
 // Tools implements tools.Declarer.
 func (a *Assistant) Tools() *tools.Set { return a.set }
 
-// Manifest implements agent.Manifester: the model endpoint reached as the
-// service principal, plus everything the tools declare on behalf of the user.
+// Manifest implements agent.Manifester: what the assistant itself uses, the
+// model endpoint reached as the service principal. The host adds what the
+// tools declare on behalf of the user.
 func (a *Assistant) Manifest() agent.Manifest {
-	m := agent.Manifest{
+	return agent.Manifest{
 		Resources:     []agent.Resource{{Type: agent.ServingEndpoint, Name: a.o.LLMEndpoint}},
 		UserAPIScopes: []string{serving.Scope},
 	}
-	return tools.MergeManifest(m, a.set)
 }
 
 // Provision implements agent.Provisioner: the model client is bound to the
-// service principal's client once, when the host starts.
+// service principal's client once, when the host starts, and the loop is
+// built around it.
 func (a *Assistant) Provision(_ context.Context, env *agent.Env) error {
 	if env.System == nil {
 		return errors.New("the model endpoint is called as the service principal, but the host has no workspace configured")
@@ -118,25 +115,31 @@ func (a *Assistant) Provision(_ context.Context, env *agent.Env) error {
 	if err != nil {
 		return err
 	}
-	a.model.Store(c)
+	l, err := loop.New(loop.Options{System: a.o.System, Model: c})
+	if err != nil {
+		return err
+	}
+	a.loop.Store(l)
 	return nil
 }
 
-// modelFor is the loop's model: the one Provision built.
-func (a *Assistant) modelFor(context.Context, *agent.Env) (*serving.Client, error) {
-	if c := a.model.Load(); c != nil {
-		return c, nil
-	}
-	return nil, errors.New("assistant: not provisioned (the host calls Provision before serving)")
-}
+var errNotProvisioned = errors.New("assistant: not provisioned (the host calls Provision before serving)")
 
 // Predict implements agent.Agent. The host has already prepared the tools
 // for this caller (env.Tools) and reports the skipped ones itself.
 func (a *Assistant) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {
-	return a.loop.Predict(ctx, req)
+	l := a.loop.Load()
+	if l == nil {
+		return nil, errNotProvisioned
+	}
+	return l.Predict(ctx, req)
 }
 
 // PredictStream implements agent.StreamAgent.
 func (a *Assistant) PredictStream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
-	return a.loop.PredictStream(ctx, req, emit)
+	l := a.loop.Load()
+	if l == nil {
+		return errNotProvisioned
+	}
+	return l.PredictStream(ctx, req, emit)
 }

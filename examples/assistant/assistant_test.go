@@ -44,7 +44,7 @@ func serveDev(t *testing.T) (*httptest.Server, *devworkspace.Workspace) {
 	ws, err := workspace.Open(ctx, workspace.Options{
 		Host:          dev.URL(),
 		Lookup:        func(string) (string, bool) { return "", false },
-		Manifest:      a.Manifest(),
+		Manifest:      server.EffectiveManifest(a, agent.Manifest{}),
 		Dev:           true,
 		DevUsers:      map[string]string{"alice": "dev-alice-token", "bob": "dev-bob-token", "carol": "dev-carol-token"},
 		System:        credentials.SystemOptions{ClientID: "agent-sp", ClientSecret: "agent-sp-secret"},
@@ -208,7 +208,12 @@ func TestManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := a.Manifest()
+	// The assistant declares only its model; the host adds what the tools
+	// need, on behalf of the user.
+	if own := a.Manifest(); len(own.Resources) != 1 {
+		t.Errorf("own manifest = %+v", own)
+	}
+	m := server.EffectiveManifest(a, agent.Manifest{})
 	var res []string
 	for _, r := range m.Resources {
 		obo := r.OnBehalfOfUser != nil && *r.OnBehalfOfUser

@@ -188,16 +188,37 @@ func New(opts Options) (*Host, error) {
 }
 
 // EffectiveManifest is m, or the agent's own manifest when m is empty, plus
-// the resources and user scopes the agent's tools require: declaring a tool
-// declares its dependencies. Like every check of what an agent implements,
-// it looks through wrappers such as agent.FromStream's.
+// the resources and user scopes the agent's tools require
+// (tools.Set.Requirements): declaring a tool declares its dependencies, and
+// this is the one place they are merged. What m already declares is not
+// repeated, so merging twice changes nothing. Like every check of what an
+// agent implements, it looks through wrappers such as agent.FromStream's.
 func EffectiveManifest(a agent.Agent, m agent.Manifest) agent.Manifest {
 	if len(m.Resources) == 0 && len(m.UserAPIScopes) == 0 {
 		if mf, ok := discover.As[agent.Manifester](a); ok {
 			m = mf.Manifest()
 		}
 	}
-	return tools.MergeManifest(m, toolSet(a))
+	set := toolSet(a)
+	if set == nil {
+		return m
+	}
+	req := set.Requirements()
+	out := agent.Manifest{Resources: slices.Clone(m.Resources), UserAPIScopes: slices.Clone(m.UserAPIScopes)}
+	obo := func(r agent.Resource) bool { return r.OnBehalfOfUser != nil && *r.OnBehalfOfUser }
+	for _, r := range req.Resources {
+		if !slices.ContainsFunc(out.Resources, func(x agent.Resource) bool {
+			return x.Type == r.Type && x.Name == r.Name && obo(x) == obo(r)
+		}) {
+			out.Resources = append(out.Resources, r)
+		}
+	}
+	for _, sc := range req.UserScopes {
+		if !slices.Contains(out.UserAPIScopes, sc) {
+			out.UserAPIScopes = append(out.UserAPIScopes, sc)
+		}
+	}
+	return out
 }
 
 // toolSet is the agent's declared tool set, or nil.

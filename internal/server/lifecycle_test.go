@@ -55,8 +55,8 @@ type lifeProvider struct {
 func (p *lifeProvider) Name() string                     { return p.name }
 func (p *lifeProvider) Requirements() tools.Requirements { return tools.Requirements{} }
 func (p *lifeProvider) Prepare(ctx context.Context, w *databricks.WorkspaceClient) ([]agent.Tool, error) {
-	return []agent.Tool{tools.Func{Def: agent.ToolDefinition{Name: p.name},
-		Fn: func(context.Context, string) (string, error) { return "", nil }}}, nil
+	return []agent.Tool{tools.NewTool(agent.ToolDefinition{Name: p.name},
+		func(context.Context, string) (string, error) { return "", nil })}, nil
 }
 
 func (p *lifeProvider) Provision(ctx context.Context, env *agent.Env) error {
@@ -130,10 +130,11 @@ func TestStreamOnlyAgentToolsPrepared(t *testing.T) {
 	j := &journal{}
 	set := tools.NewSet(tools.SetOptions{}).
 		Add(&lifeProvider{name: "search", j: j}, tools.Options{Binding: tools.System}).
-		Add(tools.ProviderFunc{ToolName: "genie", Reqs: tools.Requirements{Resources: []agent.Resource{{Type: agent.GenieSpace, Name: "space"}}},
-			Fn: func(context.Context, *databricks.WorkspaceClient) ([]agent.Tool, error) {
-				return []agent.Tool{tools.Func{Def: agent.ToolDefinition{Name: "genie"}}}, nil
-			}}, tools.Options{Binding: tools.System})
+		Add(tools.NewProvider("genie", tools.Requirements{Resources: []agent.Resource{{Type: agent.GenieSpace, Name: "space"}}},
+			func(context.Context, *databricks.WorkspaceClient) ([]agent.Tool, error) {
+				return []agent.Tool{tools.NewTool(agent.ToolDefinition{Name: "genie"},
+					func(context.Context, string) (string, error) { return "", nil })}, nil
+			}), tools.Options{Binding: tools.System})
 	system := &databricks.WorkspaceClient{}
 	h, err := server.New(server.Options{
 		Agent:  agent.FromStream(&streamer{set: set, j: j}),

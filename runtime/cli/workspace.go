@@ -1,6 +1,6 @@
 package cli
 
-// Workspace wiring for `serve` and `serve check` (issue 4): flags and
+// Workspace wiring for `serve` and `serve check`: flags and
 // environment → internal/devmode and internal/workspace. The logic lives in
 // those packages; this file only translates flags.
 

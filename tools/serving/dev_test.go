@@ -9,7 +9,6 @@ import (
 	"github.com/databricks/databricks-sdk-go"
 	openai "github.com/sashabaranov/go-openai"
 
-	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/tools"
 	"github.com/agentrt/agentrt/tools/internal/testws"
 	"github.com/agentrt/agentrt/tools/serving"
@@ -24,11 +23,10 @@ func TestDevWorkspace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	weather := tools.Func{Def: agent.ToolDefinition{Name: "get_weather", Description: "Current weather for a city",
-		Parameters: tools.ObjectSchema(map[string]string{"city": "city name"}, "city")}}
 	req := openai.ChatCompletionRequest{
 		Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "What is the weather in Paris?"}},
-		Tools:    serving.Tools([]agent.Tool{weather}),
+		Tools: []openai.Tool{{Type: openai.ToolTypeFunction, Function: &openai.FunctionDefinition{Name: "get_weather",
+			Description: "Current weather for a city", Parameters: tools.ObjectSchema(map[string]string{"city": "city name"}, "city")}}},
 	}
 	for _, stream := range []bool{false, true} {
 		var out *openai.ChatCompletionResponse

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/databricks/databricks-sdk-go"
+	"github.com/databricks/databricks-sdk-go/apierr"
 	openai "github.com/sashabaranov/go-openai"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -120,13 +121,11 @@ func (c *Client) Chat(ctx context.Context, req openai.ChatCompletionRequest) (*o
 	return &resp, nil
 }
 
-// StreamFunc receives each chunk of a streamed completion.
-type StreamFunc func(chunk *openai.ChatCompletionStreamResponse) error
-
-// ChatStream streams a chat completion, calling fn for each chunk, and
-// returns the whole response assembled from the chunks: the text, and tool
-// calls merged by index. An error from fn stops the stream and is returned.
-func (c *Client) ChatStream(ctx context.Context, req openai.ChatCompletionRequest, fn StreamFunc) (*openai.ChatCompletionResponse, error) {
+// ChatStream streams a chat completion, calling fn (when not nil) for each
+// chunk, and returns the whole response assembled from the chunks: the
+// text, and tool calls merged by index. An error from fn stops the stream
+// and is returned. Client implements loop.Model with it.
+func (c *Client) ChatStream(ctx context.Context, req openai.ChatCompletionRequest, fn func(chunk *openai.ChatCompletionStreamResponse) error) (*openai.ChatCompletionResponse, error) {
 	req.Model = c.endpoint
 	req.Stream = true
 	if req.StreamOptions == nil {
@@ -144,7 +143,7 @@ func (c *Client) ChatStream(ctx context.Context, req openai.ChatCompletionReques
 	return out, nil
 }
 
-func (c *Client) stream(ctx context.Context, req openai.ChatCompletionRequest, fn StreamFunc) (*openai.ChatCompletionResponse, error) {
+func (c *Client) stream(ctx context.Context, req openai.ChatCompletionRequest, fn func(*openai.ChatCompletionStreamResponse) error) (*openai.ChatCompletionResponse, error) {
 	st, err := c.oc.CreateChatCompletionStream(ctx, req)
 	if err != nil {
 		return nil, err
@@ -263,7 +262,10 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // RetryAfter is when the call may be tried again.
 func (e *UnavailableError) RetryAfter() time.Duration { return max(e.Wait, time.Second) }
 
-// wrap names the endpoint and turns a final 429/503 into *UnavailableError.
+// wrap names the endpoint, turns a final 429/503 into *UnavailableError, and
+// makes a 401/403 answer match databricks.ErrUnauthenticated or
+// ErrPermissionDenied, the vocabulary of tools.IsPermission, whatever server
+// the client talks to.
 func (c *Client) wrap(err error, rep *httpretry.Report) error {
 	status := 0
 	var ae *openai.APIError
@@ -276,36 +278,23 @@ func (c *Client) wrap(err error, rep *httpretry.Report) error {
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		return &UnavailableError{Endpoint: c.endpoint, Status: status, Wait: rep.RetryAfter, Attempts: rep.Attempts, Err: err}
 	}
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		err = &refusedError{err: err, status: status}
+	}
 	return fmt.Errorf("serving endpoint %s: %w", c.endpoint, err)
 }
 
-// Tools converts prepared tools to the request's tool list.
-func Tools(ts []agent.Tool) []openai.Tool {
-	out := make([]openai.Tool, 0, len(ts))
-	for _, t := range ts {
-		d := t.Definition()
-		params := any(d.Parameters)
-		if len(d.Parameters) == 0 {
-			params = map[string]any{"type": "object", "properties": map[string]any{}}
-		}
-		out = append(out, openai.Tool{Type: openai.ToolTypeFunction, Function: &openai.FunctionDefinition{
-			Name: d.Name, Description: d.Description, Parameters: params}})
-	}
-	return out
+// refusedError is go-openai's error for a 401 or 403 answer; it also
+// unwraps to the *apierr.APIError for that status.
+type refusedError struct {
+	err    error
+	status int
 }
 
-// IsPermission reports whether err means the caller may not query the
-// endpoint.
-func IsPermission(err error) bool {
-	if tools.IsPermission(err) {
-		return true
-	}
-	var ae *openai.APIError
-	if errors.As(err, &ae) && (ae.HTTPStatusCode == 401 || ae.HTTPStatusCode == 403) {
-		return true
-	}
-	var re *openai.RequestError
-	return errors.As(err, &re) && (re.HTTPStatusCode == 401 || re.HTTPStatusCode == 403)
+func (e *refusedError) Error() string { return e.err.Error() }
+
+func (e *refusedError) Unwrap() []error {
+	return []error{e.err, &apierr.APIError{StatusCode: e.status, Message: e.err.Error()}}
 }
 
 // Telemetry.
@@ -337,7 +326,7 @@ func (c *Client) end(ctx context.Context, span trace.Span, start time.Time, op s
 	}
 	if err != nil {
 		kind := "error"
-		if IsPermission(err) {
+		if tools.IsPermission(err) {
 			kind = "permission_denied"
 		}
 		attrs = append(attrs, attribute.String("error.type", kind))

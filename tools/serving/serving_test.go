@@ -13,7 +13,6 @@ import (
 	"github.com/databricks/databricks-sdk-go"
 	openai "github.com/sashabaranov/go-openai"
 
-	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/credentials"
 	"github.com/agentrt/agentrt/internal/servingtest"
 	"github.com/agentrt/agentrt/tools"
@@ -56,7 +55,7 @@ func TestChatSignsEveryRequestFromCtx(t *testing.T) {
 	c2, _ := serving.New(serving.Options{Endpoint: "dev-llm", Workspace: narrow})
 	_, err = c2.Chat(credentials.WithCaller(context.Background(), "alice-token"), openai.ChatCompletionRequest{
 		Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "hi"}}})
-	if !serving.IsPermission(err) || len(llm.Snapshot()) != 2 {
+	if !tools.IsPermission(err) || len(llm.Snapshot()) != 2 {
 		t.Errorf("err = %v, requests = %d", err, len(llm.Snapshot()))
 	}
 }
@@ -71,8 +70,8 @@ func TestChatStreamAssemblesToolCalls(t *testing.T) {
 	var deltas []string
 	out, err := c.ChatStream(context.Background(), openai.ChatCompletionRequest{
 		Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "x"}},
-		Tools: serving.Tools([]agent.Tool{tools.Func{Def: agent.ToolDefinition{Name: "lookup",
-			Parameters: tools.ObjectSchema(map[string]string{"order_id": "id"}, "order_id")}}}),
+		Tools: []openai.Tool{{Type: openai.ToolTypeFunction, Function: &openai.FunctionDefinition{Name: "lookup",
+			Parameters: tools.ObjectSchema(map[string]string{"order_id": "id"}, "order_id")}}},
 	}, func(ch *openai.ChatCompletionStreamResponse) error {
 		for _, c := range ch.Choices {
 			if c.Delta.Content != "" {
@@ -115,6 +114,41 @@ func TestPermissionErrorFromEndpoint(t *testing.T) {
 		Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "x"}}})
 	if !errors.Is(err, databricks.ErrPermissionDenied) || strings.Contains(err.Error(), "bob-token") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// Whatever server the client talks to, a 401 or 403 answer speaks the one
+// vocabulary of tools.Classify, and the caller's key never shows.
+func TestRefusalsMatchSDKErrors(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		want   error
+		reason tools.Reason
+	}{
+		{http.StatusForbidden, databricks.ErrPermissionDenied, tools.ReasonPermissionDenied},
+		{http.StatusUnauthorized, databricks.ErrUnauthenticated, tools.ReasonUnauthenticated},
+	} {
+		llm := servingtest.New(t, servingtest.Reply{Status: tc.status}, servingtest.Reply{Status: tc.status})
+		c, err := serving.New(serving.Options{Endpoint: "m", BaseURL: llm.URL + "/v1", APIKey: "sk-secret-key"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := openai.ChatCompletionRequest{Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "x"}}}
+		_, err1 := c.Chat(context.Background(), req)
+		_, err2 := c.ChatStream(context.Background(), req, nil)
+		for _, err := range []error{err1, err2} {
+			if !errors.Is(err, tc.want) || tools.Classify(err) != tc.reason || !tools.IsPermission(err) {
+				t.Errorf("HTTP %d: err = %v, reason %q", tc.status, err, tools.Classify(err))
+			}
+			var ae *openai.APIError
+			var re *openai.RequestError
+			if !errors.As(err, &ae) && !errors.As(err, &re) {
+				t.Errorf("HTTP %d: go-openai's error is lost: %v", tc.status, err)
+			}
+			if err != nil && strings.Contains(err.Error(), "sk-secret-key") {
+				t.Errorf("key in error: %v", err)
+			}
+		}
 	}
 }
 

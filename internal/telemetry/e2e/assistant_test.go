@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/assistant"
 	"github.com/agentrt/agentrt/internal/devmode"
 	"github.com/agentrt/agentrt/internal/server"
@@ -39,7 +40,7 @@ func startAssistant(t *testing.T) (*devmode.Dev, *tokenSniffer, string) {
 		t.Fatal(err)
 	}
 	sniff := &tokenSniffer{}
-	wo := workspace.Options{Manifest: a.Manifest(), Logger: log, SkipPreflight: true, Transport: telemetry.Transport(sniff)}
+	wo := workspace.Options{Manifest: server.EffectiveManifest(a, agent.Manifest{}), Logger: log, SkipPreflight: true, Transport: telemetry.Transport(sniff)}
 	dev.Configure(&wo)
 	ws, err := workspace.Open(ctx, wo)
 	if err != nil {
