@@ -215,6 +215,7 @@ func TestAssistantChat(t *testing.T) {
 		{"bob", "What was the total revenue by region?"},
 		{"carol", "Look up order ORD-100042"},
 	}
+	withTools := 0 // answers that followed tool calls: the point of the test
 	for _, tc := range cases {
 		t.Run(tc.user+"/"+tc.question, func(t *testing.T) {
 			client := as(tc.user)
@@ -228,6 +229,9 @@ func TestAssistantChat(t *testing.T) {
 				if it.Type == "function_call" {
 					tools++
 				}
+			}
+			if tools > 0 {
+				withTools++
 			}
 			params := openai.ChatCompletionNewParams{Model: assistant.Name,
 				Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(tc.question)}}
@@ -282,6 +286,9 @@ func TestAssistantChat(t *testing.T) {
 		})
 	}
 
+	if withTools < 2 {
+		t.Errorf("only %d answers followed tool calls", withTools)
+	}
 	t.Run("models.list", func(t *testing.T) {
 		client := as("alice")
 		page, err := client.Models.List(ctx)
