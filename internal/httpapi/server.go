@@ -168,6 +168,7 @@ func New(opts Options) (*Server, error) {
 	for _, p := range []string{"/responses", "/v1/responses", "/invocations"} {
 		e.POST(p, s.handle)
 	}
+	s.registerChat(e) // chat.go: /v1/chat/completions, /v1/models
 	e.GET("/health", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, healthBody) })
 	e.GET("/ping", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, pingBody) })
 	e.GET("/agent/info", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, s.info) })

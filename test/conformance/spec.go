@@ -16,7 +16,8 @@
 //     names, and an unknown value is an error. A plain oneOf would instead
 //     report "valid against several branches" for the loose ones, or
 //     bury the real failure among one error per branch.
-//   - nullable: true (OpenAPI 3.0, still on a few schemas) allows null.
+//   - nullable: true (OpenAPI 3.0, still on a few schemas) allows null,
+//     also where an enum lists the other values.
 //   - $recursiveAnchor/$recursiveRef (draft 2019-09, on the compound file
 //     search filters): a $ref to the enclosing component.
 //
@@ -372,6 +373,10 @@ func (s *Spec) rewrite(doc map[string]any, v any, at string) {
 		}
 		if nb, _ := x["nullable"].(bool); nb {
 			delete(x, "nullable")
+			// A nullable enum (chunk finish_reason) must admit null too.
+			if e, ok := x["enum"].([]any); ok && !slices.Contains(e, nil) {
+				x["enum"] = append(e, nil)
+			}
 			switch t := x["type"].(type) {
 			case string:
 				x["type"] = []any{t, "null"}

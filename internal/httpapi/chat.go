@@ -1,0 +1,275 @@
+package httpapi
+
+// OpenAI's Chat Completions API over the same agent as the Responses routes:
+// POST /v1/chat/completions (JSON and SSE) and GET /v1/models. A chat
+// request runs exactly like a Responses request (same limits, admission,
+// preparers, deadlines, predict span and error bodies); only the decoding
+// of the request and the encoding of the answer differ, and both live in
+// internal/chat.
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/chat"
+	"github.com/agentrt/agentrt/internal/httperr"
+	"github.com/agentrt/agentrt/internal/telemetry"
+)
+
+// registerChat adds the Chat Completions and model routes, with and without
+// the /v1 prefix like the Responses routes (OpenAI clients take a base URL
+// either way).
+func (s *Server) registerChat(e *gin.Engine) {
+	for _, p := range []string{"/chat/completions", "/v1/chat/completions"} {
+		e.POST(p, s.handleChat)
+	}
+	// The one model is the served agent; its created time is the host's
+	// start. Like /agent/info these need no credential: they say only
+	// what the host serves.
+	created := time.Now().Unix()
+	list := chat.AppendModelList(nil, s.name, created)
+	model := chat.AppendModel(nil, s.name, created)
+	for _, p := range []string{"/models", "/v1/models"} {
+		e.GET(p, func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, list) })
+		e.GET(p+"/:model", func(c *gin.Context) {
+			if id := c.Param("model"); id != s.name {
+				s.fail(c, httperr.NotFound("no model "+strconv.Quote(id)+"; this host serves "+strconv.Quote(s.name)))
+				return
+			}
+			writeJSON(c.Writer, http.StatusOK, model)
+		})
+	}
+}
+
+// handleChat serves POST /chat/completions and /v1/chat/completions.
+//
+// The request's model is not checked, as on the Responses routes: the host
+// serves one agent, whatever name the client knows it by, and the answer
+// echoes the name the client sent (the agent's when it sent none).
+func (s *Server) handleChat(c *gin.Context) {
+	r, w := c.Request, c.Writer
+	start := time.Now()
+	reqID := agent.EnvFrom(r.Context()).RequestID // from begin
+
+	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
+		s.fail(c, e)
+		return
+	}
+	bp := getBuf()
+	defer putBuf(bp)
+	body, e := s.readBody(w, r, *bp)
+	*bp = body[:0]
+	if e != nil {
+		s.fail(c, e)
+		return
+	}
+	creq, err := chat.DecodeRequest(body) // copies what it keeps: bp is free again
+	if err != nil {
+		s.fail(c, badRequest(err))
+		return
+	}
+	req := creq.Agent
+	meta := chat.NewMeta(creq.Model)
+	if meta.Model == "" {
+		meta.Model = s.name
+	}
+
+	ctx, release, cancel, ok := s.admit(c)
+	if !ok {
+		return
+	}
+	defer cancel()
+	held := true // until run takes over release
+	defer func() {
+		if held {
+			release()
+		}
+	}()
+
+	ctx, span := telemetry.StartPredict(ctx, req.Stream, req.Input)
+	defer span.End()
+
+	held = false
+	if creq.Stream {
+		s.serveChatStream(ctx, c, creq, meta, reqID, release)
+	} else {
+		s.serveChatJSON(ctx, c, req, meta, reqID, release, bp)
+	}
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
+			slog.String("request_id", reqID), slog.String("path", r.URL.Path),
+			slog.Bool("stream", creq.Stream), slog.Int("status", w.Status()),
+			slog.Duration("duration", time.Since(start)))
+	}
+}
+
+// admit does, for a decoded request, what handle does between decoding and
+// the agent call, in the same order: the write deadline that covers the
+// agent call, a concurrency slot (503 when none is free), the request
+// timeout, and the preparers (identity, clients, tools), whose errors are
+// answered like the agent's. When ok is false the answer has been sent and
+// nothing is held; otherwise the caller must call cancel, and release
+// exactly once (run does).
+//
+// TODO(merge): handle runs the same sequence inline; it can call admit.
+func (s *Server) admit(c *gin.Context) (ctx context.Context, release, cancel func(), ok bool) {
+	r := c.Request
+	ctx = r.Context()
+	env := agent.EnvFrom(ctx)
+	rc := http.NewResponseController(c.Writer)
+	if d := s.limits.RequestTimeout; d > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(d + s.limits.WriteTimeout)) // unsupported on recorders: ignore
+	} else {
+		_ = rc.SetWriteDeadline(time.Time{}) // each write sets its own
+	}
+	release, ok = s.acquire()
+	if !ok {
+		s.fail(c, s.unavailable())
+		return nil, nil, nil, false
+	}
+	cancel = func() {}
+	if d := s.limits.RequestTimeout; d > 0 {
+		ctx, cancel = context.WithTimeout(ctx, d)
+	}
+	for _, p := range s.preparers {
+		next, err := p.Prepare(ctx, r, env)
+		if err != nil {
+			s.fail(c, s.agentError(ctx, r, env.RequestID, "prepare", err))
+			cancel()
+			release()
+			return nil, nil, nil, false
+		}
+		if next != nil {
+			ctx = next
+		}
+	}
+	return ctx, release, cancel, true
+}
+
+// errFailedResponse is an agent answer with status failed: a chat
+// completion cannot carry it, so the client gets the agent's 500.
+var errFailedResponse = errors.New("agent answered with a failed response")
+
+func failedResponse(resp *agent.Response) error {
+	if resp.Status != agent.StatusFailed && resp.Error == nil {
+		return nil
+	}
+	if resp.Error != nil {
+		return errors.Join(errFailedResponse, errors.New(resp.Error.Message))
+	}
+	return errFailedResponse
+}
+
+func (s *Server) serveChatJSON(ctx context.Context, c *gin.Context, req *agent.Request, meta chat.Meta, reqID string, release func(), bp *[]byte) {
+	var resp *agent.Response
+	err := s.run(ctx, reqID, "predict", release, func() error {
+		var err error
+		resp, err = s.agent.Predict(ctx, req)
+		if err == nil && resp == nil {
+			err = errors.New("agent returned neither a response nor an error")
+		}
+		if err == nil {
+			err = failedResponse(resp)
+		}
+		return err
+	})
+	if err != nil {
+		telemetry.RecordError(ctx, err)
+		e := s.agentError(ctx, c.Request, reqID, "predict", err)
+		if e.Status != 499 {
+			s.fail(c, e)
+		}
+		return
+	}
+	body := chat.AppendCompletion((*bp)[:0], meta, resp)
+	*bp = body[:0]
+	s.extendWrite(c.Writer)
+	c.Writer.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	writeJSON(c.Writer, http.StatusOK, body)
+}
+
+// serveChatStream answers with chat.completion.chunk frames. Preparers have
+// run; from here on the status is 200, and a failure is an error frame
+// carrying the error body the JSON answer would have had, then [DONE].
+func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat.Request, meta chat.Meta, reqID string, release func()) {
+	req := creq.Agent
+	w := c.Writer
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	defer telemetry.StreamStarted(ctx)() // telemetry: agentrt.streams.active
+
+	out := &sse{w: w, rc: http.NewResponseController(w), timeout: s.limits.WriteTimeout, buf: make([]byte, 0, 2048)}
+	cs := chat.NewStream(meta, creq.IncludeUsage)
+	out.buf = cs.Start(out.buf)
+	_ = out.flush()
+
+	var mu sync.Mutex
+	closed := false
+	emit := func(ev *agent.StreamEvent) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return errStreamClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if ev == nil {
+			return errors.New("httpapi: nil stream event")
+		}
+		out.buf = cs.Event(out.buf, ev)
+		return out.flush()
+	}
+
+	err := s.run(ctx, reqID, "predict_stream", release, func() error {
+		if s.streamer != nil {
+			return s.streamer.PredictStream(ctx, req, emit)
+		}
+		r, err := s.agent.Predict(ctx, req)
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return errors.New("agent returned neither a response nor an error")
+		}
+		if err := failedResponse(r); err != nil {
+			return err
+		}
+		for i := range r.Output {
+			if err := emit(agent.ItemDone(r.Output[i])); err != nil {
+				return err
+			}
+		}
+		return emit(&agent.StreamEvent{Type: agent.EventCompleted, Response: r})
+	})
+
+	mu.Lock()
+	defer mu.Unlock()
+	closed = true
+	if err != nil {
+		telemetry.RecordError(ctx, err)
+		if c.Request.Context().Err() != nil || out.err != nil {
+			s.log.InfoContext(ctx, "stream ended: client went away", "request_id", reqID)
+			return
+		}
+		e := s.agentError(ctx, c.Request, reqID, "predict_stream", err)
+		out.buf = chat.AppendError(out.buf[:0], e.Body())
+		_ = out.flush()
+		return
+	}
+	out.buf = cs.Finish(out.buf)
+	if err := out.flush(); err != nil {
+		s.log.InfoContext(ctx, "stream ended: client went away", "request_id", reqID)
+	}
+}
