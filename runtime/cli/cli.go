@@ -50,6 +50,8 @@ type config struct {
 
 	ws    workspaceFlags // workspace and --dev flags (workspace.go)
 	check bool           // `serve check`: run only the start-up resource check
+
+	appName string // DATABRICKS_APP_NAME when running as a Databricks App (apps.go)
 }
 
 func env(key, def string) string {
@@ -96,6 +98,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	c.maxConcurrency = *maxConc
+	if err := applyAppsPlatform(&c, fs, os.LookupEnv); err != nil {
+		return c, err
+	}
 	if c.logFormat == "" { // JSON for machines in production, text for a person in --dev
 		c.logFormat = "json"
 		if c.ws.dev {
@@ -126,6 +131,9 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 // and serves until ctx ends or SIGINT/SIGTERM arrives, then drains. Logs go
 // to stderr.
 func Run(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "apps-config" {
+		return runAppsConfig(args[1:], stderr)
+	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -172,6 +180,12 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	// Workspace: both clients, caller identity, secrets and the start-up
 	// check (or only the check, for `serve check`); see workspace.go.
 	manifest = server.EffectiveManifest(a, manifest)
+	if c.check {
+		reportAppScopes(stderr, manifest)
+	}
+	if c.appName != "" {
+		log.Info("running as a Databricks App", "app", c.appName, "trust_forwarded_identity", c.ws.trustForwarded)
+	}
 	ws, closeWS, err := openWorkspace(ctx, c.ws, c.addr, manifest, c.check, telemetry.Transport(nil), log, stderr)
 	defer closeWS()
 	if err != nil || c.check {
