@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	_ "github.com/agentrt/agentrt/examples/assistant" // the agent the App tests deploy
+	"github.com/agentrt/agentrt/internal/apps"
+	"github.com/agentrt/agentrt/internal/devworkspace"
+)
+
+// clearEnv unsets, for the test, every variable serve or the SDK would read
+// besides the ones the test sets.
+func clearEnv(t *testing.T) {
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, p := range []string{"DATABRICKS_", "AGENTRT_", "OTEL_", "ARM_", "AZURE_", "GOOGLE_"} {
+			if strings.HasPrefix(k, p) {
+				t.Setenv(k, "") // restores the value after the test
+				os.Unsetenv(k)
+			}
+		}
+	}
+	t.Setenv("HOME", t.TempDir()) // no ~/.databrickscfg
+}
+
+func TestAppsPlatformDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		env       map[string]string
+		args      []string
+		wantAddr  string
+		wantTrust bool
+		wantApp   string
+		wantErr   string
+	}{
+		{name: "not an app", wantAddr: "127.0.0.1:8080"},
+		{name: "app", env: map[string]string{"DATABRICKS_APP_PORT": "8000", "DATABRICKS_APP_NAME": "kestrel"}, wantAddr: "0.0.0.0:8000", wantTrust: true, wantApp: "kestrel"},
+		{name: "--addr wins", env: map[string]string{"DATABRICKS_APP_PORT": "8000"}, args: []string{"--addr", "127.0.0.1:9"}, wantAddr: "127.0.0.1:9", wantTrust: true, wantApp: "(unnamed)"},
+		{name: "AGENTRT_ADDR wins", env: map[string]string{"DATABRICKS_APP_PORT": "8000", "AGENTRT_ADDR": "127.0.0.1:9"}, wantAddr: "127.0.0.1:9", wantTrust: true, wantApp: "(unnamed)"},
+		{name: "trust turned off", env: map[string]string{"DATABRICKS_APP_PORT": "8000"}, args: []string{"--trust-forwarded-identity=false"}, wantAddr: "0.0.0.0:8000", wantApp: "(unnamed)"},
+		{name: "trust off by env", env: map[string]string{"DATABRICKS_APP_PORT": "8000", "AGENTRT_TRUST_FORWARDED_IDENTITY": "false"}, wantAddr: "0.0.0.0:8000", wantApp: "(unnamed)"},
+		{name: "bad port", env: map[string]string{"DATABRICKS_APP_PORT": "http"}, wantErr: "DATABRICKS_APP_PORT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c, err := parseFlags(tc.args, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("parseFlags = %v, want an error naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.addr != tc.wantAddr || c.ws.trustForwarded != tc.wantTrust || c.appName != tc.wantApp {
+				t.Errorf("addr %q trust %v app %q, want %q %v %q", c.addr, c.ws.trustForwarded, c.appName, tc.wantAddr, tc.wantTrust, tc.wantApp)
+			}
+		})
+	}
+}
+
+// freePort returns a loopback port nothing listens on right now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	return port
+}
+
+// TestServeAsApp runs serve the way Databricks Apps does: the command from
+// the generated app.yaml, and only the platform's environment. It must
+// listen on all interfaces at DATABRICKS_APP_PORT, act as the app's service
+// principal (the dev workspace's audit log says who called), and take the
+// caller from X-Forwarded-Access-Token. Fails on code that ignores the
+// platform's environment (serve listens on 127.0.0.1:8080).
+func TestServeAsApp(t *testing.T) {
+	ws, err := devworkspace.Start(t.Context(), devworkspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+
+	// The app's command, as generated for the assistant.
+	out := t.TempDir()
+	if err := Run(t.Context(), []string{"apps-config", "--agent", "assistant", "--out", out}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, apps.AppYAMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ay, err := apps.ParseAppYAML(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := os.ReadFile(filepath.Join(out, apps.BundleFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, err := apps.ParseBundle(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	clearEnv(t)
+	port := freePort(t)
+	for k, v := range map[string]string{
+		"DATABRICKS_APP_PORT":      port,
+		"DATABRICKS_APP_NAME":      "assistant",
+		"DATABRICKS_HOST":          ws.URL(),
+		"DATABRICKS_CLIENT_ID":     devworkspace.SPClientID,
+		"DATABRICKS_CLIENT_SECRET": devworkspace.SPClientSecret,
+	} {
+		t.Setenv(k, v)
+	}
+
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, ay.Command[1:], pw)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve returned %v after shutdown", err)
+		}
+	})
+	addrRE := regexp.MustCompile(`"msg":"listening".*"addr":"([^"]+)"`)
+	var listen string
+	var logs strings.Builder
+	sc := bufio.NewScanner(pr)
+	for listen == "" && sc.Scan() {
+		logs.WriteString(sc.Text() + "\n")
+		if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
+			listen = m[1]
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	// Go reports a 0.0.0.0 listener as [::] (dual stack).
+	if host, p, _ := net.SplitHostPort(listen); p != port || !net.ParseIP(host).IsUnspecified() {
+		t.Fatalf("serve listens on %q, want all interfaces at port %s; logs:\n%s", listen, port, logs.String())
+	}
+
+	// The service principal signed in and checked the declared resources.
+	asSP := false
+	for _, e := range ws.Audit() {
+		if e.Principal == devworkspace.SPClientID && e.AuthMethod == devworkspace.MethodOAuthM2M && strings.HasPrefix(e.Path, "/api/") {
+			asSP = true
+		}
+	}
+	if !asSP {
+		t.Errorf("no API call as the app's service principal (%s, OAuth M2M) in the audit log: %+v", devworkspace.SPClientID, ws.Audit())
+	}
+
+	// A caller behind the front door: alice's token down-scoped to the
+	// app's user_api_scopes, in X-Forwarded-Access-Token.
+	tok := exchange(t, ws.URL(), devworkspace.AliceToken, defs["assistant"].UserApiScopes)
+	seq := int64(0)
+	if a := ws.Audit(); len(a) > 0 {
+		seq = a[len(a)-1].Seq
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+port+"/responses",
+		strings.NewReader(`{"input":[{"role":"user","content":"How do I install the Kestrel hub?"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-Access-Token", tok)
+	req.Header.Set("X-Forwarded-Email", "alice@example.com")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /responses: %d %s", resp.StatusCode, body)
+	}
+	var alice, model bool
+	for _, e := range ws.AuditSince(seq) {
+		if e.Principal == "alice@example.com" && e.AuthMethod == devworkspace.MethodTokenExchange {
+			alice = true
+		}
+		if e.Principal == devworkspace.SPClientID && strings.HasPrefix(e.Path, "/serving-endpoints/") {
+			model = true
+		}
+	}
+	if !alice || !model {
+		t.Errorf("want alice's down-scoped calls (%v) and the model called as the service principal (%v); audit: %+v", alice, model, ws.AuditSince(seq))
+	}
+}
+
+// exchange mints a token for subject limited to scopes (RFC 8693), as the
+// Apps front door does for a user.
+func exchange(t *testing.T, wsURL, subject string, scopes []string) string {
+	t.Helper()
+	form := url.Values{
+		"grant_type":         {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"subject_token":      {subject},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
+		"scope":              {strings.Join(scopes, " ")},
+	}
+	resp, err := http.PostForm(wsURL+"/oidc/v1/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		Scope       string `json:"scope"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&tr); err != nil || tr.AccessToken == "" {
+		t.Fatalf("token exchange: %d %s", resp.StatusCode, b)
+	}
+	if got := strings.Fields(tr.Scope); !slices.Equal(got, scopes) {
+		t.Fatalf("exchanged scopes %q, want %q", got, scopes)
+	}
+	return tr.AccessToken
+}
