@@ -5,10 +5,12 @@ package cli
 // platform's environment read as defaults when serve runs as an App.
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"github.com/agentrt/agentrt/internal/apps"
 	"github.com/agentrt/agentrt/internal/loader"
 	"github.com/agentrt/agentrt/internal/server"
+	"github.com/agentrt/agentrt/internal/workspace"
 )
 
 // The Databricks Apps runtime contract: the platform sets these in every
@@ -42,16 +45,27 @@ const (
 // The service principal (DATABRICKS_HOST, DATABRICKS_CLIENT_ID/_SECRET) is
 // read like anywhere else, and the caller's token arrives in
 // X-Forwarded-Access-Token, the first header serve reads.
+//
+// --dev-apps puts the emulated front door before the agent, so it turns the
+// same default on.
 func applyAppsPlatform(c *config, fs *flag.FlagSet, lookup func(string) (string, bool)) error {
-	port, ok := lookup(envAppPort)
-	if !ok || port == "" {
-		return nil
-	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	explicit := func(flagName, env string) bool {
 		_, set := lookup(env)
 		return given[flagName] || set
+	}
+	if c.devApps != "" {
+		if !c.ws.dev {
+			return errors.New("--dev-apps emulates the Apps front door with the dev workspace: add --dev")
+		}
+		if !explicit("trust-forwarded-identity", "AGENTRT_TRUST_FORWARDED_IDENTITY") {
+			c.ws.trustForwarded = true
+		}
+	}
+	port, ok := lookup(envAppPort)
+	if !ok || port == "" {
+		return nil
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Errorf("%s=%q is not a port number", envAppPort, port)
@@ -66,6 +80,20 @@ func applyAppsPlatform(c *config, fs *flag.FlagSet, lookup func(string) (string,
 		c.appName = "(unnamed)"
 	}
 	return nil
+}
+
+// registerAppsFlags registers the Databricks Apps flags of serve.
+func registerAppsFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.devApps, "dev-apps", env("AGENTRT_DEV_APPS", ""), "with --dev, put an emulated Databricks Apps front door on --addr, minting user tokens limited to the user_api_scopes of the app in this bundle file (databricks.yml from `serve apps-config`), and run the agent behind it (AGENTRT_DEV_APPS)")
+}
+
+// listen opens the agent's listener: --addr, or with --dev-apps a private
+// loopback port behind the emulated front door, which takes --addr.
+func listen(ctx context.Context, c config, ws *workspace.Workspace, log *slog.Logger) (net.Listener, error) {
+	if c.devApps == "" {
+		return net.Listen("tcp", c.addr)
+	}
+	return startAppsDoor(ctx, c, ws, log)
 }
 
 // reportAppScopes tells the operator of `serve check` which user API scopes

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -52,6 +51,7 @@ type config struct {
 	check bool           // `serve check`: run only the start-up resource check
 
 	appName string // DATABRICKS_APP_NAME when running as a Databricks App (apps.go)
+	devApps string // --dev-apps: the bundle whose app the emulated front door uses (apps.go)
 }
 
 func env(key, def string) string {
@@ -90,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", env("AGENTRT_LOG_LEVEL", "info"), "debug, info, warn or error (AGENTRT_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", ""), "json or text (AGENTRT_LOG_FORMAT); default json, text with --dev")
 	c.ws.register(fs)
+	registerAppsFlags(fs, &c)
 	fs.BoolVar(&c.tracePayloads, "trace-payloads", false, "record request input and tool arguments and results in spans (or AGENTRT_TRACE_PAYLOADS=true); tracing itself is configured by the OTEL_* variables")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -233,7 +234,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	// it off again.
 	host.SetReady(true)
 
-	ln, err := net.Listen("tcp", c.addr)
+	ln, err := listen(ctx, c, ws, log) // apps.go: --addr, or behind --dev-apps
 	if err != nil {
 		return err
 	}
