@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -237,4 +238,97 @@ func exchange(t *testing.T, wsURL, subject string, scopes []string) string {
 		t.Fatalf("exchanged scopes %q, want %q", got, scopes)
 	}
 	return tr.AccessToken
+}
+
+// serveBehindDoor runs `serve --dev --dev-apps bundle` and returns the
+// front door's address.
+func serveBehindDoor(t *testing.T, bundle string) string {
+	t.Helper()
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"--agent", "assistant", "--dev", "--addr", "127.0.0.1:0", "--log-format", "json", "--dev-apps", bundle}, pw)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve returned %v after shutdown", err)
+		}
+	})
+	doorRE := regexp.MustCompile(`"msg":"apps front door listening".*"addr":"([^"]+)"`)
+	var door string
+	var logs strings.Builder
+	sc := bufio.NewScanner(pr)
+	ready := false
+	for !ready && sc.Scan() {
+		logs.WriteString(sc.Text() + "\n")
+		if m := doorRE.FindStringSubmatch(sc.Text()); m != nil {
+			door = m[1]
+		}
+		ready = strings.Contains(sc.Text(), `"msg":"listening"`)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if door == "" || !ready {
+		t.Fatalf("no front door or agent listening; logs:\n%s", logs.String())
+	}
+	return door
+}
+
+// TestDevAppsMissingScopeSkipsTool: a scope removed from the app's
+// configuration is missing from the token the front door mints, so the tool
+// that needs it skips, with a reason naming the scope; with the generated
+// configuration nothing skips for alice.
+func TestDevAppsMissingScopeSkipsTool(t *testing.T) {
+	clearEnv(t)
+	out := t.TempDir()
+	if err := Run(t.Context(), []string{"apps-config", "--agent", "assistant", "--out", out}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	full, err := os.ReadFile(filepath.Join(out, apps.BundleFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "        - dashboards.genie\n"
+	if !bytes.Contains(full, []byte(line)) {
+		t.Fatalf("generated bundle has no %q:\n%s", line, full)
+	}
+	cut := filepath.Join(out, "cut.yml")
+	if err := os.WriteFile(cut, bytes.Replace(full, []byte(line), nil, 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(door string) (skipped []map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+door+"/responses",
+			strings.NewReader(`{"input":[{"role":"user","content":"What was revenue by region?"}]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Dev-User", "alice")
+		req.Header.Set("X-Forwarded-User", "bob") // forged: must not matter
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST /responses through the front door: %d %s", resp.StatusCode, body)
+		}
+		var r struct {
+			CustomOutputs struct {
+				SkippedTools []map[string]any `json:"skipped_tools"`
+			} `json:"custom_outputs"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatal(err)
+		}
+		return r.CustomOutputs.SkippedTools
+	}
+	if s := ask(serveBehindDoor(t, filepath.Join(out, apps.BundleFile))); len(s) != 0 {
+		t.Errorf("with the generated scopes alice lost tools: %v", s)
+	}
+	s := ask(serveBehindDoor(t, cut))
+	if len(s) == 0 || !strings.Contains(fmt.Sprint(s), "dashboards.genie") {
+		t.Errorf("without dashboards.genie, skipped tools = %v, want a skip naming the scope", s)
+	}
+	t.Logf("skipped: %v", s)
 }
