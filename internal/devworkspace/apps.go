@@ -33,6 +33,7 @@ func (ws *Workspace) registerAppsRoutes() {
 	ws.route("POST /api/2.0/apps", s.create(ws))
 	ws.route("GET /api/2.0/apps", s.list)
 	ws.route("GET /api/2.0/apps/{name}", s.get)
+	ws.route("PATCH /api/2.0/apps/{name}", s.update(ws))
 	ws.route("POST /api/2.0/apps/{name}/deployments", s.deploy(ws))
 	ws.route("GET /api/2.0/apps/{name}/deployments", s.listDeployments)
 	ws.route("GET /api/2.0/apps/{name}/deployments/{id}", s.getDeployment)
@@ -81,6 +82,27 @@ func (s *appStore) create(ws *Workspace) http.HandlerFunc {
 		a.AppStatus = &apps.ApplicationStatus{State: apps.ApplicationStateRunning}
 		s.apps[a.Name] = a
 		s.order = append(s.order, a.Name)
+		writeJSON(w, http.StatusOK, a)
+	}
+}
+
+// update replaces the definition the deploy path manages: description,
+// resources and user_api_scopes.
+func (s *appStore) update(ws *Workspace) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		in, ok := readApp(w, r)
+		if !ok {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		a := s.app(w, r.PathValue("name"))
+		if a == nil {
+			return
+		}
+		a.Description, a.Resources, a.UserApiScopes = in.Description, in.Resources, in.UserApiScopes
+		a.EffectiveUserApiScopes = slices.Clone(in.UserApiScopes)
+		a.UpdateTime = ws.now().UTC().Format("2006-01-02T15:04:05Z")
 		writeJSON(w, http.StatusOK, a)
 	}
 }

@@ -16,12 +16,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/apps"
 	"github.com/agentrt/agentrt/internal/loader"
 	"github.com/agentrt/agentrt/internal/server"
 	"github.com/agentrt/agentrt/internal/workspace"
+	"github.com/databricks/databricks-sdk-go"
 )
 
 // The Databricks Apps runtime contract: the platform sets these in every
@@ -123,7 +125,7 @@ func (s *secretFlags) Set(v string) error {
 // takes its effective manifest, and writes app.yaml and databricks.yml into
 // --out. Resources reached as the caller and those Apps cannot attach are
 // reported on w.
-func runAppsConfig(args []string, w io.Writer) error {
+func runAppsConfig(ctx context.Context, args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("serve apps-config", flag.ContinueOnError)
 	fs.SetOutput(w)
 	var (
@@ -139,6 +141,7 @@ func runAppsConfig(args []string, w io.Writer) error {
 	fs.StringVar(&o.SourceCodePath, "source-code-path", ".", "the app's files, relative to the bundle file (the bundle's source_code_path)")
 	fs.Var(&secrets, "secret", "ENV=scope/key: attach a workspace secret and inject it as $ENV (repeatable)")
 	fs.StringVar(&out, "out", ".", "directory app.yaml and databricks.yml are written to")
+	deployTo := fs.String("deploy", "", "after writing, create or update the app and deploy the files uploaded to this workspace folder (Apps.Create/Update, Apps.Deploy), with DATABRICKS_HOST and the credentials the SDK finds")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -192,5 +195,21 @@ func runAppsConfig(args []string, w io.Writer) error {
 	for _, u := range cfg.Unattached {
 		fmt.Fprintf(w, "warning: not attached: %s %s: %s\n", u.Resource.Type, u.Resource.Name, u.Reason)
 	}
+	if *deployTo == "" {
+		return nil
+	}
+	client, err := databricks.NewWorkspaceClient()
+	if err != nil {
+		return fmt.Errorf("apps-config --deploy: %w", err)
+	}
+	d, err := apps.Deploy(ctx, client, cfg.App, *deployTo, 20*time.Minute)
+	if err != nil {
+		return err
+	}
+	state := "submitted"
+	if d.Status != nil {
+		state = string(d.Status.State)
+	}
+	fmt.Fprintf(w, "deployed app %q from %s: deployment %s %s\n", o.Name, *deployTo, d.DeploymentId, state)
 	return nil
 }

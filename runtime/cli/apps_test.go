@@ -20,6 +20,7 @@ import (
 	_ "github.com/agentrt/agentrt/examples/assistant" // the agent the App tests deploy
 	"github.com/agentrt/agentrt/internal/apps"
 	"github.com/agentrt/agentrt/internal/devworkspace"
+	sdkapps "github.com/databricks/databricks-sdk-go/service/apps"
 )
 
 // clearEnv unsets, for the test, every variable serve or the SDK would read
@@ -331,4 +332,76 @@ func TestDevAppsMissingScopeSkipsTool(t *testing.T) {
 		t.Errorf("without dashboards.genie, skipped tools = %v, want a skip naming the scope", s)
 	}
 	t.Logf("skipped: %v", s)
+}
+
+// TestAppsConfigDeploy runs the deploy path end to end against the dev
+// workspace's Apps API: the app is created with the generated resources and
+// user_api_scopes, deployed from the workspace folder, and a second run
+// updates it and deploys again.
+func TestAppsConfigDeploy(t *testing.T) {
+	ws, err := devworkspace.Start(t.Context(), devworkspace.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	clearEnv(t)
+	t.Setenv("DATABRICKS_HOST", ws.URL())
+	t.Setenv("DATABRICKS_TOKEN", devworkspace.AliceToken)
+	out := t.TempDir()
+	const folder = "/Workspace/Users/alice@example.com/assistant"
+	for range 2 {
+		var log bytes.Buffer
+		if err := Run(t.Context(), []string{"apps-config", "--agent", "assistant", "--out", out, "--deploy", folder}, &log); err != nil {
+			t.Fatalf("apps-config --deploy: %v\n%s", err, log.String())
+		}
+		if !strings.Contains(log.String(), "SUCCEEDED") {
+			t.Errorf("no successful deployment reported:\n%s", log.String())
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(out, apps.BundleFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mustParseBundle(t, raw)["assistant"]
+	get := func(path string, v any) {
+		req, _ := http.NewRequest(http.MethodGet, ws.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+devworkspace.AliceToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+		}
+	}
+	var got struct {
+		Name             string            `json:"name"`
+		Resources        []json.RawMessage `json:"resources"`
+		UserAPIScopes    []string          `json:"user_api_scopes"`
+		ActiveDeployment struct {
+			SourceCodePath string `json:"source_code_path"`
+		} `json:"active_deployment"`
+	}
+	get("/api/2.0/apps/assistant", &got)
+	if got.Name != "assistant" || !slices.Equal(got.UserAPIScopes, want.UserApiScopes) ||
+		len(got.Resources) != len(want.Resources) || got.ActiveDeployment.SourceCodePath != folder {
+		t.Errorf("deployed app = %+v, want the generated definition deployed from %s", got, folder)
+	}
+	var deps struct {
+		AppDeployments []json.RawMessage `json:"app_deployments"`
+	}
+	get("/api/2.0/apps/assistant/deployments", &deps)
+	if len(deps.AppDeployments) != 2 {
+		t.Errorf("%d deployments, want 2", len(deps.AppDeployments))
+	}
+}
+
+func mustParseBundle(t *testing.T, raw []byte) map[string]*sdkapps.App {
+	t.Helper()
+	m, err := apps.ParseBundle(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

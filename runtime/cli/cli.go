@@ -133,7 +133,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 // to stderr.
 func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "apps-config" {
-		return runAppsConfig(args[1:], stderr)
+		return runAppsConfig(ctx, args[1:], stderr)
 	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
