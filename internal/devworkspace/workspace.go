@@ -416,6 +416,7 @@ func (ws *Workspace) registerCoreRoutes() {
 	ws.registerUCRoutes()
 	ws.registerSecretRoutes()
 	ws.registerGenieRoutes()
+	ws.registerAppsRoutes()
 	ws.route("GET /api/2.0/permissions/{object_type}/{object_id...}", ws.handleObjectPermissions)
 	ws.mux.HandleFunc("GET /dev/audit", ws.handleAudit)
 	ws.routePublic("/", func(w http.ResponseWriter, r *http.Request) {

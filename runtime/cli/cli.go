@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -50,6 +49,9 @@ type config struct {
 
 	ws    workspaceFlags // workspace and --dev flags (workspace.go)
 	check bool           // `serve check`: run only the start-up resource check
+
+	appName string // DATABRICKS_APP_NAME when running as a Databricks App (apps.go)
+	devApps string // --dev-apps: the bundle whose app the emulated front door uses (apps.go)
 }
 
 func env(key, def string) string {
@@ -88,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", env("AGENTRT_LOG_LEVEL", "info"), "debug, info, warn or error (AGENTRT_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", ""), "json or text (AGENTRT_LOG_FORMAT); default json, text with --dev")
 	c.ws.register(fs)
+	registerAppsFlags(fs, &c)
 	fs.BoolVar(&c.tracePayloads, "trace-payloads", false, "record request input and tool arguments and results in spans (or AGENTRT_TRACE_PAYLOADS=true); tracing itself is configured by the OTEL_* variables")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -96,6 +99,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	c.maxConcurrency = *maxConc
+	if err := applyAppsPlatform(&c, fs, os.LookupEnv); err != nil {
+		return c, err
+	}
 	if c.logFormat == "" { // JSON for machines in production, text for a person in --dev
 		c.logFormat = "json"
 		if c.ws.dev {
@@ -126,6 +132,9 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 // and serves until ctx ends or SIGINT/SIGTERM arrives, then drains. Logs go
 // to stderr.
 func Run(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "apps-config" {
+		return runAppsConfig(ctx, args[1:], stderr)
+	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -172,6 +181,12 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	// Workspace: both clients, caller identity, secrets and the start-up
 	// check (or only the check, for `serve check`); see workspace.go.
 	manifest = server.EffectiveManifest(a, manifest)
+	if c.check {
+		reportAppScopes(stderr, manifest)
+	}
+	if c.appName != "" {
+		log.Info("running as a Databricks App", "app", c.appName, "trust_forwarded_identity", c.ws.trustForwarded)
+	}
 	ws, closeWS, err := openWorkspace(ctx, c.ws, c.addr, manifest, c.check, telemetry.Transport(nil), log, stderr)
 	defer closeWS()
 	if err != nil || c.check {
@@ -219,7 +234,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	// it off again.
 	host.SetReady(true)
 
-	ln, err := net.Listen("tcp", c.addr)
+	ln, err := listen(ctx, c, ws, log) // apps.go: --addr, or behind --dev-apps
 	if err != nil {
 		return err
 	}
