@@ -31,9 +31,13 @@ fmt-check:
 go-test:
 	$(GO) test -race $(PKGS)
 
-# The official openai npm client against the production serve.
+# The official openai npm client against the production serve, and the MCP
+# Inspector (on the Node 22 of test/js/mcp-inspector) against the dev
+# workspace, which the test builds.
 js-test: build-prod
-	cd test/js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && SERVE_BIN=$(CURDIR)/bin/serve-prod node --test
+	cd test/js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } \
+	  && { [ -d mcp-inspector/node_modules ] || (cd mcp-inspector && npm install --no-save --no-audit --no-fund); } \
+	  && SERVE_BIN=$(CURDIR)/bin/serve-prod node --test
 
 dev:
 	$(GO) run ./cmd/serve --dev --agent assistant

@@ -27,13 +27,19 @@ type mcpEntry struct {
 
 func (ws *Workspace) registerMCP() {
 	// Schema-level servers, and the newer one-index / one-function forms.
-	ws.route("/api/2.0/mcp/vector-search/{catalog}/{schema}", ws.mcpHandler(ws.buildVectorSearchMCP))
-	ws.route("/api/2.0/mcp/vector-search/{catalog}/{schema}/{name}", ws.mcpHandler(ws.buildVectorSearchMCP))
-	ws.route("/api/2.0/mcp/genie/{space_id}", ws.mcpHandler(ws.buildGenieMCP))
-	ws.route("/api/2.0/mcp/functions/{catalog}/{schema}", ws.mcpHandler(ws.buildFunctionsMCP))
-	ws.route("/api/2.0/mcp/functions/{catalog}/{schema}/{name}", ws.mcpHandler(ws.buildFunctionsMCP))
-	ws.route("/api/2.0/mcp/sql", ws.mcpHandler(ws.buildSQLMCP))
-	ws.route("/api/2.0/mcp/external/{connection}", ws.handleExternalMCP)
+	ws.mcpRoute("/api/2.0/mcp/vector-search/{catalog}/{schema}", ws.mcpHandler(ws.buildVectorSearchMCP))
+	ws.mcpRoute("/api/2.0/mcp/vector-search/{catalog}/{schema}/{name}", ws.mcpHandler(ws.buildVectorSearchMCP))
+	ws.mcpRoute("/api/2.0/mcp/genie/{space_id}", ws.mcpHandler(ws.buildGenieMCP))
+	ws.mcpRoute("/api/2.0/mcp/functions/{catalog}/{schema}", ws.mcpHandler(ws.buildFunctionsMCP))
+	ws.mcpRoute("/api/2.0/mcp/functions/{catalog}/{schema}/{name}", ws.mcpHandler(ws.buildFunctionsMCP))
+	ws.mcpRoute("/api/2.0/mcp/sql", ws.mcpHandler(ws.buildSQLMCP))
+	ws.mcpRoute("/api/2.0/mcp/external/{connection}", ws.handleExternalMCP)
+	// RFC 9728 metadata of each managed server, named by its challenges.
+	ws.routePublic("GET "+protectedResourcePath+"/api/2.0/mcp/{rest...}", ws.handleProtectedResource)
+	// The issuer's metadata also where RFC 8414 puts it for an issuer with
+	// a path, the first place MCP clients look (the SDK reads
+	// /oidc/.well-known/…, Databricks' form).
+	ws.routePublic("GET /.well-known/oauth-authorization-server/oidc", ws.handleOIDCDiscovery)
 	path := ws.cfg.MCP.ExternalServerPath
 	if path == "" {
 		path = defaultExternalMCPPath
@@ -41,13 +47,15 @@ func (ws *Workspace) registerMCP() {
 	// Unlike the managed servers, the external one mints Mcp-Session-Id
 	// values, so proxies that must relay that header are exercised.
 	ext := server.NewStreamableHTTPServer(newExternalMCPServer(), server.WithDisableLocalhostProtection(true))
-	ws.routePublic(path, func(w http.ResponseWriter, r *http.Request) {
+	// Its token is the connection's static secret, not an OAuth token: its
+	// challenges name no metadata.
+	ws.mux.Handle(path, challenge(ws.wrap(func(w http.ResponseWriter, r *http.Request) {
 		if t := ws.cfg.MCP.ExternalServerToken; t != "" && r.Header.Get("Authorization") != "Bearer "+t {
 			writeError(w, http.StatusUnauthorized, codeUnauthenticated, "the external MCP server needs its connection's bearer token")
 			return
 		}
 		ext.ServeHTTP(w, r)
-	})
+	}, false), nil))
 }
 
 // defaultExternalMCPPath is where the toy external MCP server lives.
@@ -229,6 +237,14 @@ func (ws *Workspace) handleExternalMCP(w http.ResponseWriter, r *http.Request) {
 			connectionAuth(pr.Out.Header, conn)
 		},
 		FlushInterval: -1, // MCP answers may be SSE streams
+		// The external server refused the connection's stored credential:
+		// say so in the challenge, which the caller's OAuth cannot fix.
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+				resp.Header.Set("WWW-Authenticate", bearerChallenge("connection "+conn.Name+": the external MCP server refused the connection's credential", ""))
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, _ error) {
 			writeError(w, http.StatusBadGateway, "TEMPORARILY_UNAVAILABLE", "connection %s: external MCP server unreachable", conn.Name)
 		},

@@ -58,8 +58,9 @@ func hostOf(hostport string) string {
 // Policy decides which requests a dev server answers: loopback ones, plus
 // those naming an allowed host. The zero value and nil allow loopback only.
 type Policy struct {
-	hosts map[string]struct{}
-	any   bool // "*": every host, i.e. no defence
+	hosts   map[string]struct{}
+	origins map[string]struct{} // exact Origin values allowed besides (WithOrigins)
+	any     bool                // "*": every host, i.e. no defence
 }
 
 // Split reads a comma-separated list of host names (a flag's value),
@@ -133,6 +134,27 @@ func validName(h string) error {
 	return nil
 }
 
+// WithOrigins returns a copy of p that also accepts a request carrying
+// one of origins, compared exactly with the Origin header (browsers
+// serialize it as scheme://host[:port], lower case, no default port): the
+// origins the host's CORS policy lists, which its operator has chosen to
+// trust. The Host check is unchanged.
+func (p *Policy) WithOrigins(origins ...string) *Policy {
+	q := &Policy{}
+	if p != nil {
+		*q = *p
+	}
+	m := make(map[string]struct{}, len(q.origins)+len(origins))
+	for o := range q.origins {
+		m[o] = struct{}{}
+	}
+	for _, o := range origins {
+		m[o] = struct{}{}
+	}
+	q.origins = m
+	return q
+}
+
 // allows reports whether host (no port) is loopback or allowed.
 func (p *Policy) allows(host string) bool {
 	if IsLoopbackHost(host) {
@@ -167,6 +189,11 @@ func (p *Policy) Check(r *http.Request) string {
 // "null" (sandboxed frames, file: pages), other schemes and anything with a
 // path or user info are refused.
 func (p *Policy) allowsOrigin(origin string) bool {
+	if p != nil {
+		if _, ok := p.origins[origin]; ok {
+			return true
+		}
+	}
 	rest, ok := strings.CutPrefix(origin, "http://")
 	if !ok {
 		if rest, ok = strings.CutPrefix(origin, "https://"); !ok {

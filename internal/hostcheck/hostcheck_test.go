@@ -128,3 +128,35 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// An origin the host's CORS policy lists passes the Origin check exactly as
+// listed, in the copy only; the Host check still applies.
+func TestWithOrigins(t *testing.T) {
+	base, err := New([]string{"devbox.lan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := base.WithOrigins("https://app.example.com")
+	for _, tc := range []struct {
+		p            *Policy
+		host, origin string
+		ok           bool
+	}{
+		{p, "127.0.0.1:8080", "https://app.example.com", true},
+		{p, "devbox.lan:8080", "http://devbox.lan:3000", true}, // the copy keeps the hosts
+		{p, "127.0.0.1:8080", "http://localhost:3000", true},
+		{p, "127.0.0.1:8080", "http://app.example.com", false},       // other scheme
+		{p, "127.0.0.1:8080", "https://app.example.com:8443", false}, // other port
+		{p, "127.0.0.1:8080", "https://evil.example.com", false},
+		{p, "app.example.com", "https://app.example.com", false}, // Host is not widened
+		{base, "127.0.0.1:8080", "https://app.example.com", false},
+		{(*Policy)(nil).WithOrigins("https://app.example.com"), "localhost", "https://app.example.com", true},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.Host = tc.host
+		r.Header.Set("Origin", tc.origin)
+		if reason := tc.p.Check(r); (reason == "") != tc.ok {
+			t.Errorf("Check(Host %q, Origin %q) = %q, want ok=%v", tc.host, tc.origin, reason, tc.ok)
+		}
+	}
+}

@@ -96,6 +96,7 @@ type Options struct {
 	// Telemetry, when set (telemetry.NewServer, after telemetry.Setup),
 	// gives every request a server span and the HTTP server metrics.
 	Telemetry *telemetry.Server
+	CORS      *CORS // cross-origin browser access (cors.go); nil: none
 }
 
 // Server serves one agent.
@@ -158,7 +159,7 @@ func New(opts Options) (*Server, error) {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(s.begin, s.recoverer)
+	e.Use(s.begin, s.recoverer, opts.CORS.Handler())
 	e.NoRoute(func(c *gin.Context) {
 		s.fail(c, httperr.NotFound("no route for "+c.Request.Method+" "+c.Request.URL.Path))
 	})

@@ -76,6 +76,11 @@ type Options struct {
 	// these is refused with 403: dev credentials are public, so a web page
 	// must not reach the host by DNS rebinding or a cross-site request.
 	DevAllowedHosts []string
+	// CORSOrigins are the browser origins (scheme://host[:port], or "*"
+	// for any origin without credentials) that may call the host from a
+	// page; Dev adds the loopback origins. See httpapi.CORS. In dev mode an
+	// origin listed here also passes the Origin check above.
+	CORSOrigins []string
 
 	// net/http server timeouts; zero takes the defaults above. ReadTimeout
 	// bounds the headers and body (slow uploads). On the agent routes, once
@@ -157,6 +162,10 @@ func New(opts Options) (*Host, error) {
 	if opts.Telemetry != nil {
 		tel = telemetry.NewServer()
 	}
+	cors, err := httpapi.NewCORS(opts.CORSOrigins, opts.Dev)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: %w", err)
+	}
 	api, err := httpapi.New(httpapi.Options{
 		Agent:     opts.Agent,
 		AgentName: opts.AgentName,
@@ -166,6 +175,7 @@ func New(opts Options) (*Host, error) {
 		Logger:    opts.Logger,
 		Dev:       opts.Dev,
 		Telemetry: tel,
+		CORS:      cors,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
@@ -176,7 +186,7 @@ func New(opts Options) (*Host, error) {
 		if err != nil {
 			return nil, fmt.Errorf("runtime: DevAllowedHosts: %w", err)
 		}
-		h.handler = hostcheck.Handler(hosts, h.handler, h.refuseHost)
+		h.handler = hostcheck.Handler(hosts.WithOrigins(cors.Origins()...), h.handler, h.refuseHost)
 	}
 	h.ready.Store(!opts.WaitReady)
 	// Readiness for orchestrators (liveness is /health).

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/hostcheck"
+	"github.com/agentrt/agentrt/internal/httpapi"
 	"github.com/agentrt/agentrt/internal/loader"
 	"github.com/agentrt/agentrt/internal/server"
 	"github.com/agentrt/agentrt/internal/telemetry"
@@ -46,6 +48,7 @@ type config struct {
 	logLevel       string
 	logFormat      string
 	tracePayloads  bool
+	corsOrigins    string // comma-separated
 
 	ws    workspaceFlags // workspace and --dev flags (workspace.go)
 	check bool           // `serve check`: run only the start-up resource check
@@ -89,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDur("AGENTRT_DRAIN_TIMEOUT", server.DefaultDrainTimeout), "how long shutdown waits for in-flight requests (AGENTRT_DRAIN_TIMEOUT)")
 	fs.StringVar(&c.logLevel, "log-level", env("AGENTRT_LOG_LEVEL", "info"), "debug, info, warn or error (AGENTRT_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", ""), "json or text (AGENTRT_LOG_FORMAT); default json, text with --dev")
+	fs.StringVar(&c.corsOrigins, "cors-origins", env("AGENTRT_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the server from a page (AGENTRT_CORS_ORIGINS), as scheme://host[:port], e.g. https://chat.example.com; they get their exact origin back and may send credentials; * allows any origin, without credentials; default none; --dev also allows loopback origins")
 	c.ws.register(fs)
 	registerAppsFlags(fs, &c)
 	fs.BoolVar(&c.tracePayloads, "trace-payloads", false, "record request input and tool arguments and results in spans (or AGENTRT_TRACE_PAYLOADS=true); tracing itself is configured by the OTEL_* variables")
@@ -101,6 +105,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	c.maxConcurrency = *maxConc
 	if err := applyAppsPlatform(&c, fs, os.LookupEnv); err != nil {
 		return c, err
+	}
+	if _, err := httpapi.NewCORS(hostcheck.Split(c.corsOrigins), false); err != nil {
+		return c, fmt.Errorf("--cors-origins: %w", err)
 	}
 	if c.logFormat == "" { // JSON for machines in production, text for a person in --dev
 		c.logFormat = "json"
@@ -199,6 +206,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 		Dev:       c.ws.dev,
 		// The same names the dev workspace answers (--dev-allow-remote).
 		DevAllowedHosts: c.ws.allowedHosts(),
+		CORSOrigins:     hostcheck.Split(c.corsOrigins),
 		Limits: server.Limits{
 			MaxBodyBytes:   c.maxBodyBytes,
 			MaxConcurrency: c.maxConcurrency,

@@ -82,3 +82,16 @@ func TestFlagsAndEnv(t *testing.T) {
 		}
 	}
 }
+
+// A bad --cors-origins is refused while parsing, naming the flag and the
+// value, before anything starts.
+func TestCORSOriginsFlag(t *testing.T) {
+	c, err := parseFlags([]string{"--cors-origins", " https://app.example.com, http://localhost:3000 ,"}, io.Discard)
+	if err != nil || c.corsOrigins == "" {
+		t.Fatalf("parseFlags: %+v, %v", c, err)
+	}
+	t.Setenv("AGENTRT_CORS_ORIGINS", "app.example.com")
+	if _, err := parseFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "--cors-origins") || !strings.Contains(err.Error(), `"app.example.com"`) {
+		t.Errorf("AGENTRT_CORS_ORIGINS=app.example.com: %v", err)
+	}
+}
