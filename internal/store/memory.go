@@ -19,9 +19,9 @@ type memStore struct {
 }
 
 type memResp struct {
-	r                         Response // Input and Output unused
-	input, output             []Item
-	events                    []Event
+	r                       Response // Input and Output unused
+	input, output           []Item
+	events                  []Event
 	inSize, outSize, evSize int64
 }
 

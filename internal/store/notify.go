@@ -62,6 +62,10 @@ func (h *hub) wakeAll() {
 	h.mu.Unlock()
 }
 
+// testHookWaiting, when set (by tests), is called each time a wait has
+// checked and is about to block.
+var testHookWaiting func(id string)
+
 // waitUntil subscribes to id, then calls check; until check reports done it
 // waits for a change, a poll tick or the end of ctx or closed. Subscribing
 // before checking means no change between the two is missed.
@@ -78,6 +82,9 @@ func waitUntil(ctx context.Context, h *hub, closed <-chan struct{}, id string, p
 		if ok || err != nil {
 			done()
 			return err
+		}
+		if testHookWaiting != nil {
+			testHookWaiting(id)
 		}
 		select {
 		case <-ch:

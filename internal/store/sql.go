@@ -20,7 +20,7 @@ import (
 // database/sql, with queries written once with ? placeholders and
 // renumbered ($1…) for PostgreSQL.
 type sqlStore struct {
-	dialect string // "sqlite" or "postgres"
+	dialect string  // "sqlite" or "postgres"
 	r, w    *sql.DB // readers and writers (the same pool for PostgreSQL)
 	opts    Options
 	hub     *hub

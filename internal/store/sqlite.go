@@ -95,4 +95,3 @@ func sqliteHub(path string) (*hub, func()) {
 		})
 	}
 }
-
