@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/agentrt/agentrt/internal/pgtest"
 	"github.com/agentrt/agentrt/internal/store"
@@ -66,4 +65,3 @@ func TestPostgresCluster(t *testing.T) {
 	t.Logf("PostgreSQL cluster started in %v", c.Started)
 }
 
-var _ = time.Second
