@@ -387,6 +387,9 @@ func cancelDone(p Progress, err error) (bool, error) {
 func (s *memStore) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.isClosed() {
+		return 0, ErrClosed
+	}
 	var n int64
 	for id, m := range s.rs {
 		if !m.r.ExpiresAt.After(now) {

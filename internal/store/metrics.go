@@ -14,7 +14,8 @@ import (
 // instrumented records every call's latency (agentrt.store.duration, in
 // seconds) and its failures (agentrt.store.errors), by op and backend.
 // Outcomes that are answers, not failures — not found, finished, a
-// sequence or size refusal, the caller's cancellation — are not errors.
+// sequence or size refusal, the caller's cancellation or deadline — are
+// not errors.
 type instrumented struct {
 	next    Store
 	backend string
@@ -52,7 +53,8 @@ func (in *instrumented) done(ctx context.Context, op string, start time.Time, er
 	if !start.IsZero() {
 		in.dur.Record(ctx, time.Since(start).Seconds(), set)
 	}
-	if isFailure(err) {
+	// A wait or call the caller gave up on is the caller's doing.
+	if isFailure(err) && ctx.Err() == nil {
 		in.errs.Add(ctx, 1, set)
 	}
 }
@@ -61,8 +63,7 @@ func isFailure(err error) bool {
 	var tl *TooLargeError
 	var se *SequenceError
 	return err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrFinished) && !errors.Is(err, ErrExists) &&
-		!errors.Is(err, ErrBadCursor) && !errors.Is(err, ErrAnonymous) && !errors.Is(err, context.Canceled) &&
-		!errors.As(err, &tl) && !errors.As(err, &se)
+		!errors.Is(err, ErrBadCursor) && !errors.Is(err, ErrAnonymous) && !errors.As(err, &tl) && !errors.As(err, &se)
 }
 
 func (in *instrumented) Create(ctx context.Context, r *Response) error {

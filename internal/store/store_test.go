@@ -64,4 +64,3 @@ func TestPostgresCluster(t *testing.T) {
 	c := pgtest.Shared(t)
 	t.Logf("PostgreSQL cluster started in %v", c.Started)
 }
-
