@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// openSQLite opens (creating it if needed) the database file at path: a
+// reader pool, and a one-connection writer pool whose transactions begin
+// IMMEDIATE, so writers in this process queue instead of failing with
+// SQLITE_BUSY, and busy_timeout absorbs the other processes' writes.
+func openSQLite(ctx context.Context, path string, opts Options) (_ *sqlStore, err error) {
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("store: sqlite path %q may not contain ? or #", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite path %q: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(dir, filepath.Base(abs))
+	}
+	params := url.Values{"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"}}
+	dsn := "file:" + abs + "?" + params.Encode()
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	h, release := sqliteHub(abs)
+	s := &sqlStore{dialect: "sqlite", r: r, w: w, opts: opts, hub: h, poll: opts.PollInterval,
+		closed: make(chan struct{}), onClose: func() error { release(); return nil }}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := w.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("store: sqlite %s: %w", abs, err)
+	}
+	if err := s.migrate(ctx, opts.NoMigrate); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Handles on one SQLite file in one process share a hub, so a write
+// through one wakes waits on the others at once; other processes are
+// noticed by polling.
+var sqliteHubs = struct {
+	sync.Mutex
+	m map[string]*sharedHub
+}{m: map[string]*sharedHub{}}
+
+type sharedHub struct {
+	h    *hub
+	refs int
+}
+
+func sqliteHub(path string) (*hub, func()) {
+	sqliteHubs.Lock()
+	defer sqliteHubs.Unlock()
+	sh := sqliteHubs.m[path]
+	if sh == nil {
+		sh = &sharedHub{h: newHub()}
+		sqliteHubs.m[path] = sh
+	}
+	sh.refs++
+	var once sync.Once
+	return sh.h, func() {
+		once.Do(func() {
+			sqliteHubs.Lock()
+			defer sqliteHubs.Unlock()
+			if sh.refs--; sh.refs == 0 {
+				delete(sqliteHubs.m, path)
+			}
+		})
+	}
+}
