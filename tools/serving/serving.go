@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/databricks/databricks-sdk-go"
+	"github.com/databricks/databricks-sdk-go/apierr"
 	openai "github.com/sashabaranov/go-openai"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -74,7 +75,7 @@ func New(o Options) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("serving: %w", err)
 		}
-		hc, err := wsapi.HTTPClient(o.Workspace, nil)
+		hc, err := wsapi.HTTPClient(o.Workspace)
 		if err != nil {
 			return nil, fmt.Errorf("serving: %w", err)
 		}
@@ -273,10 +274,30 @@ func (c *Client) wrap(err error, rep *httpretry.Report) error {
 	} else if errors.As(err, &re) {
 		status = re.HTTPStatusCode
 	}
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+	switch {
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
 		return &UnavailableError{Endpoint: c.endpoint, Status: status, Wait: rep.RetryAfter, Attempts: rep.Attempts, Err: err}
+	case wsapi.IsAuthStatus(status):
+		// The signing transport hands 401 and 403 to go-openai like any
+		// answer; read them as the SDK's errors, so errors.Is(err,
+		// databricks.ErrPermissionDenied) holds.
+		return fmt.Errorf("serving endpoint %s: %w", c.endpoint, authError(status, ae, re))
 	}
 	return fmt.Errorf("serving endpoint %s: %w", c.endpoint, err)
+}
+
+// authError is the *apierr.APIError for go-openai's error about a 401 or
+// 403 answer: its code and message when the body had the OpenAI shape, the
+// body's Databricks error otherwise.
+func authError(status int, ae *openai.APIError, re *openai.RequestError) *apierr.APIError {
+	if ae != nil {
+		code, _ := ae.Code.(string)
+		if code != "" && code != "UNKNOWN" {
+			return &apierr.APIError{ErrorCode: code, StatusCode: status, Message: ae.Message}
+		}
+		return &apierr.APIError{StatusCode: status, Message: ae.Message}
+	}
+	return wsapi.StatusError(status, re.Body)
 }
 
 // Tools converts prepared tools to the request's tool list.
