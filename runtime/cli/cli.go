@@ -142,7 +142,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// A registered name or a .so plugin (checked against this binary's
 	// build first), and the manifest from --manifest, an agent.yaml beside
-	// the plugin, or the agent's code (issue 7).
+	// the plugin, or the agent's code.
 	loaded, err := loader.Load(loader.Options{Agent: c.agentName, ManifestFile: c.manifest})
 	if err != nil {
 		return err
