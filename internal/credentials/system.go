@@ -62,13 +62,17 @@ type SystemOptions struct {
 	// when there is no valid token; its ctx may end the wait sooner
 	// (default 5s). The fetch itself goes on, bounded by FetchTimeout.
 	TokenWait time.Duration
-	// OnRefresh, when set, is told about every token acquisition.
+	// OnRefresh, when set, is told about every token acquisition, after it
+	// ends. It runs on the goroutine that fetched (the background refresh
+	// or a request waiting for a token), so calls may be concurrent, and it
+	// must return promptly: a request may be waiting on it.
 	OnRefresh func(RefreshEvent)
 
 	ClientOptions
 }
 
-// System is the service-principal client with its background refresh.
+// System is the service-principal client with its background refresh. Its
+// methods are safe for concurrent use; Client may be shared by every request.
 type System struct {
 	w         *databricks.WorkspaceClient
 	source    string
