@@ -24,7 +24,7 @@ func TestDevLLM(t *testing.T) {
 	}
 	defer ws.Close()
 	sys, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: ws.URL(), ClientID: "agent-sp",
-		ClientSecret: "agent-sp-secret", Lookup: func(string) (string, bool) { return "", false }})
+		ClientSecret: "agent-sp-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}

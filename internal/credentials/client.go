@@ -152,35 +152,3 @@ func checkHost(r *http.Request, hostport string) error {
 	}
 	return nil
 }
-
-// Transport is an http.RoundTripper that signs each request with a workspace
-// client's credentials (the same check, scope enforcement and token as the
-// client's own calls) before passing it to Base. Use it for the workspace's
-// non-SDK endpoints (MCP servers, the OpenAI-compatible serving path). It
-// clones the request before adding headers.
-type Transport struct {
-	Client *databricks.WorkspaceClient
-	Base   http.RoundTripper // nil: http.DefaultTransport
-}
-
-// RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	r2 := req.Clone(req.Context())
-	if err := t.Client.Config.Authenticate(r2); err != nil {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, err
-	}
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	return base.RoundTrip(r2)
-}
-
-// HTTPClient returns an *http.Client whose requests are signed by w (see
-// Transport).
-func HTTPClient(w *databricks.WorkspaceClient, base http.RoundTripper) *http.Client {
-	return &http.Client{Transport: &Transport{Client: w, Base: base}}
-}

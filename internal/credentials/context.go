@@ -85,23 +85,9 @@ func Fingerprint(token string) string {
 }
 
 // RequestIDHeader carries the inbound request id on outgoing workspace calls.
+// The id is the RequestID of the request environment in the call's ctx
+// (agent.NewContext), the one request-scoped carrier.
 const RequestIDHeader = "X-Request-Id"
-
-type requestIDKey struct{}
-
-// WithRequestID returns a copy of ctx whose workspace calls carry id in
-// X-Request-Id. Without it the id of the request environment
-// (agent.EnvFrom) is used.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-func requestID(ctx context.Context) string {
-	if id, ok := ctx.Value(requestIDKey{}).(string); ok && id != "" {
-		return id
-	}
-	return agent.EnvFrom(ctx).RequestID
-}
 
 // setRequestID copies the request id from the request's ctx onto r unless r
 // already has one.
@@ -109,7 +95,7 @@ func setRequestID(r *http.Request) {
 	if r.Header.Get(RequestIDHeader) != "" {
 		return
 	}
-	if id := requestID(r.Context()); id != "" {
+	if id := agent.EnvFrom(r.Context()).RequestID; id != "" {
 		r.Header.Set(RequestIDHeader, id)
 	}
 }

@@ -11,17 +11,20 @@
 // outside the agent's declared API scopes. Tokens are never logged or put in
 // errors; [Fingerprint] gives a short, stable stand-in for logs.
 //
-// System credential sources, in order of precedence:
+// System credential sources, in order of precedence (SystemOptions; the
+// variables are the ones runtime/cli reads them from):
 //
-//  1. OAuth M2M: DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET.
+//  1. OAuth M2M: ClientID and ClientSecret (DATABRICKS_CLIENT_ID,
+//     DATABRICKS_CLIENT_SECRET).
 //  2. A platform-injected token file that rotates on disk (Model Serving's
-//     {"OAUTH_TOKEN":[{"oauthTokenValue":"…"}]} JSON or a plain token),
-//     from SystemOptions.TokenFile or AGENTRT_TOKEN_FILE, else the Model
-//     Serving path when it exists. It is re-read when its mtime changes.
-//  3. Workload-identity federation: DATABRICKS_OIDC_TOKEN_FILEPATH (with an
-//     optional DATABRICKS_CLIENT_ID), exchanged with the SDK's file-oidc
-//     token source.
-//  4. A personal access token: DATABRICKS_TOKEN.
+//     {"OAUTH_TOKEN":[{"oauthTokenValue":"…"}]} JSON or a plain token):
+//     TokenFile (AGENTRT_TOKEN_FILE), else the Model Serving path when it
+//     exists. It is re-read when its mtime changes.
+//  3. Workload-identity federation: OIDCTokenFile
+//     (DATABRICKS_OIDC_TOKEN_FILEPATH, with an optional ClientID), exchanged
+//     with the SDK's file-oidc token source.
+//  4. A personal access token: Token (DATABRICKS_TOKEN).
 //
-// The environment is read once, when the system client is built.
+// The package reads no environment variables: its options are filled by the
+// caller.
 package credentials

@@ -1,7 +1,6 @@
 package credentials_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 
@@ -28,16 +27,4 @@ func ExampleNewUser() {
 		fmt.Fprintln(w, "hello", me.UserName)
 	}
 	_ = handle
-}
-
-// Non-SDK workspace endpoints (managed MCP servers, the OpenAI-compatible
-// serving path) are signed by the same client, with the same scope checks.
-func ExampleHTTPClient() {
-	u, _ := credentials.NewUser(credentials.UserOptions{Host: "https://adb-123.azuredatabricks.net", Scopes: []string{"mcp.genie"}})
-	hc := credentials.HTTPClient(u.Client(), nil)
-	ctx := credentials.WithCaller(context.Background(), "caller-token")
-	req, _ := http.NewRequestWithContext(ctx, "POST", "https://adb-123.azuredatabricks.net/serving-endpoints/chat/completions", nil)
-	_, err := hc.Do(req)
-	fmt.Println(err != nil)
-	// Output: true
 }

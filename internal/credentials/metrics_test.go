@@ -21,13 +21,13 @@ func TestRefreshMetric(t *testing.T) {
 	before := refreshCount(t, credentials.SourceM2M, "ok")
 	beforeErr := refreshCount(t, credentials.SourceM2M, "error")
 	s, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: f.URL,
-		Lookup: envMap(map[string]string{"DATABRICKS_CLIENT_ID": "agent-sp", "DATABRICKS_CLIENT_SECRET": "agent-sp-secret"})})
+		ClientID: "agent-sp", ClientSecret: "agent-sp-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 	credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: f.URL,
-		Lookup: envMap(map[string]string{"DATABRICKS_CLIENT_ID": "agent-sp", "DATABRICKS_CLIENT_SECRET": "bad"})})
+		ClientID: "agent-sp", ClientSecret: "bad"})
 	if got := refreshCount(t, credentials.SourceM2M, "ok") - before; got != 1 {
 		t.Errorf("ok refreshes = %d, want 1", got)
 	}

@@ -56,7 +56,6 @@ func m2m(t *testing.T, url string, o credentials.SystemOptions) (*credentials.Sy
 	events := make(chan credentials.RefreshEvent, 1000)
 	o.Host = url
 	o.ClientID, o.ClientSecret = "agent-sp", "agent-sp-secret"
-	o.Lookup = envMap(nil)
 	o.Logger = quiet
 	o.OnRefresh = func(ev credentials.RefreshEvent) {
 		select {
@@ -259,12 +258,12 @@ func TestTokenOutageWithValidTokenFailsNothing(t *testing.T) {
 func TestM2MErrorWording(t *testing.T) {
 	p := devBehind(t, time.Hour)
 	p.Add(faultproxy.Rule{Prefix: tokenPath, Fault: faultproxy.Status(http.StatusServiceUnavailable), Times: 1})
-	_, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: p.URL, ClientID: "agent-sp", ClientSecret: "agent-sp-secret", Lookup: envMap(nil), Logger: quiet})
+	_, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: p.URL, ClientID: "agent-sp", ClientSecret: "agent-sp-secret", Logger: quiet})
 	if err == nil || !strings.Contains(err.Error(), "system token request (oauth-m2m) failed: token endpoint answered HTTP 503") || strings.Contains(err.Error(), "exchange") {
 		t.Errorf("503: %v", err)
 	}
 	p.Add(faultproxy.Rule{Prefix: tokenPath, Fault: faultproxy.Status(http.StatusUnauthorized), Times: 1})
-	_, err = credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: p.URL, ClientID: "agent-sp", ClientSecret: "agent-sp-secret", Lookup: envMap(nil), Logger: quiet})
+	_, err = credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: p.URL, ClientID: "agent-sp", ClientSecret: "agent-sp-secret", Logger: quiet})
 	var te *credentials.TokenEndpointError
 	if !errors.As(err, &te) || te.Status != 401 || !strings.Contains(err.Error(), "rejected") || !errors.Is(err, databricks.ErrUnauthenticated) {
 		t.Errorf("401: %v", err)

@@ -20,20 +20,26 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// SystemOptions configure the system client. Fields left empty are taken
-// from the environment (through Lookup) when the client is built.
+// SystemOptions configure the system client. The credential fields are
+// what the deployment configured (runtime/cli reads them from the
+// DATABRICKS_* and AGENTRT_TOKEN_FILE variables); the first source they make
+// usable wins, in the order of the package doc.
 type SystemOptions struct {
-	// Host is the workspace URL; default $DATABRICKS_HOST. The workspace
-	// id defaults to $DATABRICKS_WORKSPACE_ID.
+	// Host is the workspace URL (required). The workspace id, when needed,
+	// is ClientOptions.WorkspaceID.
 	Host string
-	// ClientID and ClientSecret select OAuth M2M; default
-	// $DATABRICKS_CLIENT_ID / $DATABRICKS_CLIENT_SECRET.
+	// ClientID and ClientSecret select OAuth M2M. ClientID alone is the
+	// client id of workload-identity federation.
 	ClientID, ClientSecret string
-	// TokenFile is a platform-injected token file; default
-	// $AGENTRT_TOKEN_FILE, else DefaultTokenFile when it exists.
+	// TokenFile is a platform-injected token file; when empty,
+	// DefaultTokenFile is used if it exists.
 	TokenFile string
-	// Lookup reads the environment; default os.LookupEnv. Tests pass a map.
-	Lookup func(key string) (string, bool)
+	// OIDCTokenFile is an ID token file for workload-identity federation,
+	// exchanged for a workspace token for TokenAudience (default: the
+	// SDK's).
+	OIDCTokenFile, TokenAudience string
+	// Token is a personal access token.
+	Token string
 
 	// Passthrough are the agent's declared system resources. When a manual
 	// source (M2M, OIDC, PAT) is used while they are declared, a warning
@@ -56,13 +62,17 @@ type SystemOptions struct {
 	// when there is no valid token; its ctx may end the wait sooner
 	// (default 5s). The fetch itself goes on, bounded by FetchTimeout.
 	TokenWait time.Duration
-	// OnRefresh, when set, is told about every token acquisition.
+	// OnRefresh, when set, is told about every token acquisition, after it
+	// ends. It runs on the goroutine that fetched (the background refresh
+	// or a request waiting for a token), so calls may be concurrent, and it
+	// must return promptly: a request may be waiting on it.
 	OnRefresh func(RefreshEvent)
 
 	ClientOptions
 }
 
-// System is the service-principal client with its background refresh.
+// System is the service-principal client with its background refresh. Its
+// methods are safe for concurrent use; Client may be shared by every request.
 type System struct {
 	w         *databricks.WorkspaceClient
 	source    string
@@ -78,19 +88,7 @@ type System struct {
 // precedence), acquires the first token and starts the background refresh.
 // ctx bounds only the first acquisition; Close stops the refresh.
 func NewSystem(ctx context.Context, opts SystemOptions) (*System, error) {
-	lookup := opts.Lookup
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	env := func(k string) string { v, _ := lookup(k); return strings.TrimSpace(v) }
-	or := func(v, key string) string {
-		if v != "" {
-			return v
-		}
-		return env(key)
-	}
-	hostIn := or(opts.Host, "DATABRICKS_HOST")
-	host, hostport, err := parseHost(hostIn)
+	host, hostport, err := parseHost(strings.TrimSpace(opts.Host))
 	if err != nil {
 		return nil, err
 	}
@@ -117,18 +115,12 @@ func NewSystem(ctx context.Context, opts SystemOptions) (*System, error) {
 		opts.TokenWait = 5 * time.Second
 	}
 
-	clientID := or(opts.ClientID, "DATABRICKS_CLIENT_ID")
-	clientSecret := or(opts.ClientSecret, "DATABRICKS_CLIENT_SECRET")
-	tokenFile := or(opts.TokenFile, "AGENTRT_TOKEN_FILE")
+	clientID, clientSecret, pat := opts.ClientID, opts.ClientSecret, opts.Token
+	tokenFile, oidcPath := opts.TokenFile, opts.OIDCTokenFile
 	if tokenFile == "" {
 		if _, err := os.Stat(DefaultTokenFile); err == nil {
 			tokenFile = DefaultTokenFile
 		}
-	}
-	oidcPath := env("DATABRICKS_OIDC_TOKEN_FILEPATH")
-	pat := env("DATABRICKS_TOKEN")
-	if opts.WorkspaceID == "" {
-		opts.WorkspaceID = env("DATABRICKS_WORKSPACE_ID")
 	}
 
 	transport := opts.Transport
@@ -165,7 +157,7 @@ func NewSystem(ctx context.Context, opts SystemOptions) (*System, error) {
 		if s.principal == "" {
 			s.principal = "workload-identity"
 		}
-		fetch = oidcFileFetch(ep, host, clientID, env("DATABRICKS_TOKEN_AUDIENCE"), oidcPath, hc)
+		fetch = oidcFileFetch(ep, host, clientID, opts.TokenAudience, oidcPath, hc)
 	case pat != "":
 		s.source, s.principal = SourcePAT, "pat:"+Fingerprint(pat)
 		fetch = func(context.Context) (*oauth2.Token, error) {

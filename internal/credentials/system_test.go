@@ -19,10 +19,6 @@ import (
 	"github.com/agentrt/agentrt/internal/syncbuf"
 )
 
-func envMap(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
 func TestSystemSourcePrecedence(t *testing.T) {
 	f := newFakeWorkspace(t)
 	dir := t.TempDir()
@@ -32,20 +28,18 @@ func TestSystemSourcePrecedence(t *testing.T) {
 	os.WriteFile(oidcFile, []byte("k8s-projected-jwt"), 0o600)
 
 	tests := []struct {
-		env       map[string]string
-		tokenFile string
-		want      string
+		opts credentials.SystemOptions
+		want string
 	}{
-		{map[string]string{"DATABRICKS_CLIENT_ID": "agent-sp", "DATABRICKS_CLIENT_SECRET": "agent-sp-secret", "DATABRICKS_TOKEN": "pat-sp"}, tokenFile, credentials.SourceM2M},
-		{map[string]string{"DATABRICKS_TOKEN": "pat-sp", "DATABRICKS_OIDC_TOKEN_FILEPATH": oidcFile}, tokenFile, credentials.SourceTokenFile},
-		{map[string]string{"DATABRICKS_TOKEN": "pat-sp", "AGENTRT_TOKEN_FILE": tokenFile}, "", credentials.SourceTokenFile},
-		{map[string]string{"DATABRICKS_TOKEN": "pat-sp", "DATABRICKS_OIDC_TOKEN_FILEPATH": oidcFile, "DATABRICKS_CLIENT_ID": "agent-sp"}, "", credentials.SourceOIDCFile},
-		{map[string]string{"DATABRICKS_TOKEN": "pat-sp"}, "", credentials.SourcePAT},
+		{credentials.SystemOptions{ClientID: "agent-sp", ClientSecret: "agent-sp-secret", Token: "pat-sp", TokenFile: tokenFile}, credentials.SourceM2M},
+		{credentials.SystemOptions{Token: "pat-sp", OIDCTokenFile: oidcFile, TokenFile: tokenFile}, credentials.SourceTokenFile},
+		{credentials.SystemOptions{Token: "pat-sp", OIDCTokenFile: oidcFile, ClientID: "agent-sp"}, credentials.SourceOIDCFile},
+		{credentials.SystemOptions{Token: "pat-sp"}, credentials.SourcePAT},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
-			tt.env["DATABRICKS_HOST"] = f.URL
-			s, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Lookup: envMap(tt.env), TokenFile: tt.tokenFile})
+			tt.opts.Host = f.URL
+			s, err := credentials.NewSystem(context.Background(), tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,13 +54,17 @@ func TestSystemSourcePrecedence(t *testing.T) {
 	}
 }
 
+// NewSystem reads no environment: with the variables set but no options,
+// it has nothing to use.
 func TestSystemNeedsConfiguration(t *testing.T) {
-	for _, env := range []map[string]string{
+	t.Setenv("DATABRICKS_HOST", "http://127.0.0.1:1")
+	t.Setenv("DATABRICKS_TOKEN", "pat-sp")
+	for _, o := range []credentials.SystemOptions{
 		{},
-		{"DATABRICKS_HOST": "http://127.0.0.1:1"},
+		{Host: "http://127.0.0.1:1"},
 	} {
-		if _, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Lookup: envMap(env)}); err == nil {
-			t.Errorf("NewSystem(%v) succeeded", env)
+		if _, err := credentials.NewSystem(context.Background(), o); err == nil {
+			t.Errorf("NewSystem(%+v) succeeded", o)
 		}
 	}
 }
@@ -80,7 +78,7 @@ func TestSystemM2MRefreshSurvivesTokenOutage(t *testing.T) {
 	events := make(chan credentials.RefreshEvent, 100)
 	s, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{
 		Host:     f.URL,
-		Lookup:   envMap(map[string]string{"DATABRICKS_CLIENT_ID": "agent-sp", "DATABRICKS_CLIENT_SECRET": "agent-sp-secret"}),
+		ClientID: "agent-sp", ClientSecret: "agent-sp-secret",
 		RetryMin: 100 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		OnRefresh: func(ev credentials.RefreshEvent) { events <- ev },
 	})
@@ -157,7 +155,7 @@ func TestSystemTokenFileRotation(t *testing.T) {
 	}
 	events := make(chan credentials.RefreshEvent, 100)
 	s, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{
-		Host: f.URL, TokenFile: path, Lookup: envMap(nil), PollInterval: 10 * time.Millisecond,
+		Host: f.URL, TokenFile: path, PollInterval: 10 * time.Millisecond,
 		OnRefresh: func(ev credentials.RefreshEvent) { events <- ev },
 	})
 	if err != nil {
@@ -225,7 +223,7 @@ func TestSystemBadTokenFile(t *testing.T) {
 	} {
 		path := filepath.Join(dir, name)
 		os.WriteFile(path, []byte(content), 0o600)
-		_, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: "http://127.0.0.1:1", TokenFile: path, Lookup: envMap(nil)})
+		_, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: "http://127.0.0.1:1", TokenFile: path})
 		if err == nil || strings.Contains(err.Error(), "secret-value-xyz") || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: err = %v, want an error naming the file and not its content", name, err)
 		}
@@ -236,7 +234,7 @@ func TestSystemPassthroughOverrideWarning(t *testing.T) {
 	f := newFakeWorkspace(t)
 	var logs syncbuf.Buffer
 	s, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{
-		Host: f.URL, Lookup: envMap(map[string]string{"DATABRICKS_TOKEN": "pat-sp"}),
+		Host: f.URL, Token: "pat-sp",
 		Passthrough: []agent.Resource{{Type: agent.GenieSpace, Name: "s1"}},
 		Logger:      slog.New(slog.NewTextHandler(&logs, nil)),
 	})
@@ -256,8 +254,8 @@ func TestSystemPassthroughOverrideWarning(t *testing.T) {
 func TestSystemM2MBadSecret(t *testing.T) {
 	f := newFakeWorkspace(t)
 	_, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{
-		Host:   f.URL,
-		Lookup: envMap(map[string]string{"DATABRICKS_CLIENT_ID": "agent-sp", "DATABRICKS_CLIENT_SECRET": "wrong-secret-value"}),
+		Host:     f.URL,
+		ClientID: "agent-sp", ClientSecret: "wrong-secret-value",
 	})
 	if err == nil || !strings.Contains(err.Error(), "oauth-m2m") || strings.Contains(err.Error(), "wrong-secret-value") {
 		t.Fatalf("err = %v", err)

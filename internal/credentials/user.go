@@ -37,6 +37,8 @@ type UserOptions struct {
 
 // User is the on-behalf-of-user client: one *databricks.WorkspaceClient
 // shared by all requests, whose credential is read from each call's ctx.
+// It is safe for concurrent use and holds no per-caller state (beyond the
+// exchanged-token cache, keyed by the full credential's hash).
 type User struct {
 	w        *databricks.WorkspaceClient
 	hostport string

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/credentials"
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/apierr"
@@ -38,7 +39,7 @@ func TestUserClientCallsAsEachCaller(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ctx := credentials.WithRequestID(credentials.WithCaller(context.Background(), tok), fmt.Sprintf("%s-%d", tok, i))
+				ctx := agent.NewContext(credentials.WithCaller(context.Background(), tok), &agent.Env{RequestID: fmt.Sprintf("%s-%d", tok, i)})
 				if _, err := w.Genie.GetSpace(ctx, dashboards.GenieGetSpaceRequest{SpaceId: "s1"}); err != nil {
 					errs <- err
 				}
@@ -131,12 +132,12 @@ func me(ctx context.Context, w *databricks.WorkspaceClient) error {
 	return err
 }
 
-// Non-SDK requests (MCP, OpenAI) signed through the client get the same
-// identity, scope and host checks.
-func TestTransportSignsRawRequests(t *testing.T) {
+// Non-SDK requests (MCP, OpenAI) signed through the client's Config (as
+// tools' wsapi.Transport does) get the same identity, scope and host checks.
+func TestConfigSignsRawRequests(t *testing.T) {
 	f := newFakeWorkspace(t)
 	w := newUser(t, f, "mcp.genie").Client()
-	hc := credentials.HTTPClient(w, nil)
+	hc := &http.Client{Transport: signer{w}}
 	ctx := credentials.WithCaller(context.Background(), "pat-bob")
 
 	req, _ := http.NewRequestWithContext(ctx, "POST", f.URL+"/api/2.0/mcp/genie/s1", strings.NewReader("{}"))
@@ -177,4 +178,16 @@ func TestNewUserRejectsBadInput(t *testing.T) {
 			t.Errorf("NewUser(%+v) succeeded", o)
 		}
 	}
+}
+
+// signer signs each request with w's credentials strategy, the way tools'
+// wsapi.Transport does (less its own host check).
+type signer struct{ w *databricks.WorkspaceClient }
+
+func (s signer) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	if err := s.w.Config.Authenticate(r); err != nil {
+		return nil, err
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }

@@ -18,6 +18,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/agentrt/agentrt/internal/credentials"
 	"github.com/agentrt/agentrt/internal/devworkspace"
 	"github.com/agentrt/agentrt/internal/hostcheck"
 	"github.com/agentrt/agentrt/internal/workspace"
@@ -138,22 +139,12 @@ func (d *Dev) servicePrincipal() (id, secret string, err error) {
 	return id, secret, nil
 }
 
-// Env is the environment a production deployment would have: the workspace
-// host and the agent's service principal (OAuth M2M). Pass Lookup to the
-// system client so it takes the same path as in production.
-func (d *Dev) Env() map[string]string {
+// System is the system client's configuration a production deployment
+// would have: the workspace host and the agent's service principal, so the
+// system client runs the real OAuth M2M flow.
+func (d *Dev) System() credentials.SystemOptions {
 	id, secret, _ := d.servicePrincipal()
-	return map[string]string{
-		"DATABRICKS_HOST":          d.URL(),
-		"DATABRICKS_CLIENT_ID":     id,
-		"DATABRICKS_CLIENT_SECRET": secret,
-	}
-}
-
-// Lookup reads Env, in the shape of os.LookupEnv.
-func (d *Dev) Lookup(key string) (string, bool) {
-	v, ok := d.Env()[key]
-	return v, ok
+	return credentials.SystemOptions{Host: d.URL(), ClientID: id, ClientSecret: secret}
 }
 
 // Users returns the mock identities: the local part of each user name
@@ -171,11 +162,15 @@ func (d *Dev) Users() map[string]string {
 }
 
 // Configure points o at the dev workspace: its URL, the agent's service
-// principal (through o.Lookup, so the system client runs the same OAuth M2M
-// flow as in production) and the mock identities.
+// principal (the system client runs the same OAuth M2M flow as in
+// production, and no credential configured for a real workspace is used) and
+// the mock identities. The system client's tuning in o.System is kept.
 func (d *Dev) Configure(o *workspace.Options) {
-	o.Host = d.URL()
-	o.Lookup = d.Lookup
+	sys := d.System()
+	o.Host = sys.Host
+	o.System.ClientID, o.System.ClientSecret = sys.ClientID, sys.ClientSecret
+	o.System.TokenFile, o.System.OIDCTokenFile, o.System.TokenAudience, o.System.Token = "", "", "", ""
+	o.System.WorkspaceID = ""
 	o.Dev = true
 	o.DevUsers = d.Users()
 }

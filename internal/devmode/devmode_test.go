@@ -88,7 +88,7 @@ func TestStart(t *testing.T) {
 	if users := d.Users(); users["alice"] != devworkspace.AliceToken || users["bob"] != devworkspace.BobToken || users["carol"] != devworkspace.CarolToken {
 		t.Fatalf("Users = %v", users)
 	}
-	sys, err := credentials.NewSystem(ctx, credentials.SystemOptions{Lookup: d.Lookup})
+	sys, err := credentials.NewSystem(ctx, d.System())
 	if err != nil {
 		t.Fatal(err)
 	}

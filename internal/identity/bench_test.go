@@ -40,9 +40,7 @@ func countingServer(b *testing.B) (*httptest.Server, *atomic.Int64) {
 func BenchmarkAcquireClients(b *testing.B) {
 	srv, n := countingServer(b)
 	sys, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: srv.URL, Logger: slog.New(slog.DiscardHandler),
-		Lookup: func(k string) (string, bool) {
-			return map[string]string{"DATABRICKS_TOKEN": "sp-pat"}[k], k == "DATABRICKS_TOKEN"
-		}})
+		Token: "sp-pat"})
 	if err != nil {
 		b.Fatal(err)
 	}

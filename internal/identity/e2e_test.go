@@ -76,7 +76,7 @@ func newDevStack(t testing.TB, manifest agent.Manifest, logOut ...io.Writer) *de
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dev.Close() })
-	sys, err := credentials.NewSystem(ctx, credentials.SystemOptions{Lookup: dev.Lookup, Logger: log})
+	sys, err := credentials.NewSystem(ctx, withLogger(dev.System(), log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,4 +362,9 @@ func TestNoTokensInLogsOrErrors(t *testing.T) {
 			}
 		}
 	}
+}
+
+func withLogger(o credentials.SystemOptions, log *slog.Logger) credentials.SystemOptions {
+	o.Logger = log
+	return o
 }

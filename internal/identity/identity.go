@@ -202,7 +202,7 @@ func (r *Resolver) Required() bool { return r.required }
 // Prepare implements the host's Preparer: it verifies the caller's
 // credential with the workspace (once per credential per VerifyTTL), fills
 // env.Caller, env.User and env.System, and returns a ctx that carries the
-// credential (and the request id) for the user client. Errors are
+// credential and env (with its request id) for the user client. Errors are
 // *httperr.Error values: 401 for a missing, malformed or rejected
 // credential, 431 for oversized identity headers, 503 while the workspace
 // cannot verify.
@@ -216,8 +216,11 @@ func (r *Resolver) Prepare(ctx context.Context, req *http.Request, env *agent.En
 		defer span.End()
 	}
 	env.User, env.System = r.user, r.system
-	if env.RequestID != "" && agent.EnvFrom(ctx) != env {
-		ctx = credentials.WithRequestID(ctx, env.RequestID)
+	if agent.EnvFrom(ctx) != env {
+		// The host puts env in ctx before preparing; a caller that did not
+		// gets a ctx that carries it (its request id reaches the workspace
+		// calls in X-Request-Id).
+		ctx = agent.NewContext(ctx, env)
 	}
 	token, forwarded, err := r.credential(req)
 	if err == nil && token == "" && r.required {

@@ -32,8 +32,7 @@ func systemClient(t *testing.T) *credentials.System {
 	}
 	t.Cleanup(func() { ws.Close() })
 	sys, err := credentials.NewSystem(ctx, credentials.SystemOptions{Host: ws.URL(),
-		ClientID: devworkspace.SPClientID, ClientSecret: devworkspace.SPClientSecret,
-		Lookup: func(string) (string, bool) { return "", false }})
+		ClientID: devworkspace.SPClientID, ClientSecret: devworkspace.SPClientSecret})
 	if err != nil {
 		t.Fatal(err)
 	}

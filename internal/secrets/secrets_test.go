@@ -22,7 +22,7 @@ func devSystem(t *testing.T, env map[string]string) *credentials.System {
 	}
 	t.Cleanup(func() { ws.Close() })
 	sys, err := credentials.NewSystem(ctx, credentials.SystemOptions{Host: ws.URL(),
-		Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+		ClientID: env["DATABRICKS_CLIENT_ID"], ClientSecret: env["DATABRICKS_CLIENT_SECRET"], Token: env["DATABRICKS_TOKEN"]})
 	if err != nil {
 		t.Fatal(err)
 	}

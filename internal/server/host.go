@@ -40,9 +40,14 @@ type (
 const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = time.Minute
-	DefaultWriteTimeout      = time.Minute
-	DefaultIdleTimeout       = 2 * time.Minute
-	DefaultDrainTimeout      = 25 * time.Second // inside Kubernetes' default 30s grace period
+	// DefaultServerWriteTimeout is net/http's Server.WriteTimeout
+	// (Options.WriteTimeout): the cap on writing one whole response, from
+	// the end of the request headers, on routes that do not manage their
+	// write deadline. The agent routes replace it with a deadline renewed
+	// on every write (Limits.WriteTimeout, a per-write bound).
+	DefaultServerWriteTimeout = time.Minute
+	DefaultIdleTimeout        = 2 * time.Minute
+	DefaultDrainTimeout       = 25 * time.Second // inside Kubernetes' default 30s grace period
 	// DefaultMaxHeaderBytes bounds a request's header block; net/http
 	// answers 431 above it. Real requests carry a few KB (an OAuth token is
 	// ~1-2 KB); net/http's own default of 1 MB lets every connection pin
@@ -152,7 +157,7 @@ func New(opts Options) (*Host, error) {
 	}
 	def(&opts.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	def(&opts.ReadTimeout, DefaultReadTimeout)
-	def(&opts.WriteTimeout, DefaultWriteTimeout)
+	def(&opts.WriteTimeout, DefaultServerWriteTimeout)
 	def(&opts.IdleTimeout, DefaultIdleTimeout)
 	def(&opts.DrainTimeout, DefaultDrainTimeout)
 	if opts.MaxHeaderBytes <= 0 {

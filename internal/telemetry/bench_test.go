@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -57,7 +58,7 @@ func BenchmarkRequestPath(b *testing.B) {
 			}
 			if m.opts != nil {
 				opts := m.opts()
-				opts.Getenv = func(string) string { return "" }
+				opts.Getenv = os.Getenv // cleaned above
 				tel, err := Setup(context.Background(), opts)
 				if err != nil {
 					b.Fatal(err)

@@ -13,7 +13,7 @@ import (
 
 // A host sets telemetry up first, then builds everything that makes spans.
 func ExampleSetup() {
-	tel, err := telemetry.Setup(context.Background(), telemetry.Options{ServiceName: "my-agent", Dev: true})
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{ServiceName: "my-agent", Dev: true, Getenv: os.Getenv})
 	if err != nil {
 		log.Fatal(err) // a bad OTEL_* or AGENTRT_TRACE_PAYLOADS value
 	}
@@ -45,7 +45,7 @@ func ExampleTransport() {
 }
 
 func ExampleNewLogger() {
-	logger := telemetry.NewLogger(telemetry.LogOptions{Dev: false, Writer: os.Stderr})
+	logger := telemetry.NewLogger(telemetry.LogOptions{Writer: os.Stderr})
 	// Lines logged with a request's ctx carry request_id and trace_id.
 	logger.InfoContext(context.Background(), "ready")
 	fmt.Println(logger.Enabled(context.Background(), -4)) // debug is off by default

@@ -14,7 +14,10 @@ import (
 
 // LogOptions configures NewLogger.
 type LogOptions struct {
-	// Dev writes readable text lines instead of JSON.
+	// Text writes logfmt-style text lines instead of JSON.
+	Text bool
+	// Dev, with Text, shortens the time to the time of day (15:04:05.000),
+	// for a person watching a local run.
 	Dev bool
 	// Writer receives the log lines. Default os.Stderr.
 	Writer io.Writer
@@ -22,9 +25,10 @@ type LogOptions struct {
 	Level slog.Leveler
 }
 
-// NewLogger returns a slog logger writing JSON (text with Dev) whose lines
+// NewLogger returns a slog logger writing JSON (or text) whose lines
 // logged with a request's context carry request_id and trace_id. Log with
-// the ctx variants (InfoContext, …) for that to work.
+// the ctx variants (InfoContext, …) for that to work. It is the host's one
+// logger constructor (runtime/cli builds its logger with it).
 func NewLogger(opts LogOptions) *slog.Logger {
 	w := opts.Writer
 	if w == nil {
@@ -32,7 +36,8 @@ func NewLogger(opts LogOptions) *slog.Logger {
 	}
 	ho := &slog.HandlerOptions{Level: opts.Level}
 	var h slog.Handler
-	if opts.Dev {
+	switch {
+	case opts.Text && opts.Dev:
 		ho.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
 				return slog.String(slog.TimeKey, a.Value.Time().Format(time.TimeOnly+".000"))
@@ -40,7 +45,9 @@ func NewLogger(opts LogOptions) *slog.Logger {
 			return a
 		}
 		h = slog.NewTextHandler(w, ho)
-	} else {
+	case opts.Text:
+		h = slog.NewTextHandler(w, ho)
+	default:
 		h = slog.NewJSONHandler(w, ho)
 	}
 	return slog.New(NewContextHandler(h))

@@ -50,7 +50,7 @@ func TestLoggerCorrelation(t *testing.T) {
 	})
 	t.Run("dev text", func(t *testing.T) {
 		var buf syncbuf.Buffer
-		NewLogger(LogOptions{Dev: true, Writer: &buf, Level: slog.LevelDebug}).DebugContext(ctx, "hello")
+		NewLogger(LogOptions{Text: true, Dev: true, Writer: &buf, Level: slog.LevelDebug}).DebugContext(ctx, "hello")
 		out := buf.String()
 		for _, want := range []string{"level=DEBUG", "msg=hello", "request_id=req-9", "trace_id=" + traceID} {
 			if !strings.Contains(out, want) {

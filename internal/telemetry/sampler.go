@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 
@@ -18,10 +17,10 @@ import (
 // parentbased_* sampler. Otherwise a caller could make every request
 // recorded (flag 01, or a trace id that a ratio sampler always keeps) or
 // none (flag 00). The default, unset, samples every request.
-func samplerFromEnv() (sdktrace.Sampler, error) {
-	name := strings.ToLower(strings.TrimSpace(os.Getenv("OTEL_TRACES_SAMPLER")))
+func samplerFromEnv(getenv func(string) string) (sdktrace.Sampler, error) {
+	name := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER")))
 	ratio := func() (float64, error) {
-		arg := strings.TrimSpace(os.Getenv("OTEL_TRACES_SAMPLER_ARG"))
+		arg := strings.TrimSpace(getenv("OTEL_TRACES_SAMPLER_ARG"))
 		if arg == "" {
 			return 1, nil
 		}

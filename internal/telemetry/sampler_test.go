@@ -3,6 +3,7 @@ package telemetry
 import (
 	"errors"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	"go.opentelemetry.io/otel"
@@ -72,7 +73,7 @@ func TestSamplerConfigErrors(t *testing.T) {
 		{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "ten percent"},
 	} {
 		cleanEnv(t, env)
-		_, err := Setup(t.Context(), Options{Getenv: func(string) string { return "" }})
+		_, err := Setup(t.Context(), Options{Getenv: os.Getenv})
 		var ce *ConfigError
 		if !errors.As(err, &ce) {
 			t.Errorf("%v: err = %v, want a *ConfigError", env, err)

@@ -1,5 +1,6 @@
 // Package telemetry installs agentrt's OpenTelemetry tracer and meter
-// providers from the standard OTEL_* environment, and instruments the host:
+// providers from the standard OTEL_* variables (read through
+// Options.Getenv, which runtime/cli sets), and instruments the host:
 // HTTP server spans and metrics, the predict span, outgoing HTTP transports,
 // a Prometheus /metrics handler, a dev-mode console span tree and slog
 // handlers that stamp every request's log lines with its request and trace id.
@@ -16,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -47,12 +49,8 @@ const ScopeName = "github.com/agentrt/agentrt/internal/telemetry"
 // tool arguments in spans (any value strconv.ParseBool accepts).
 const EnvTracePayloads = "AGENTRT_TRACE_PAYLOADS"
 
-// Options configures Setup. The zero value is a production setup that exports
-// only what the OTEL_* environment asks for.
-//
-// OTEL_* variables are read from the process environment, because the
-// OpenTelemetry exporters and SDK read them there themselves; Getenv is
-// consulted only for agentrt's own variables (AGENTRT_TRACE_PAYLOADS).
+// Options configures Setup. The zero value exports nothing but /metrics:
+// configuration comes only through Getenv.
 type Options struct {
 	// ServiceName is service.name unless OTEL_SERVICE_NAME (or service.name
 	// in OTEL_RESOURCE_ATTRIBUTES) overrides it. Default "agentrt".
@@ -69,7 +67,13 @@ type Options struct {
 	// AGENTRT_TRACE_PAYLOADS=true turns it on too.
 	RecordPayloads bool
 
-	// Getenv reads agentrt's own variables. Default os.Getenv.
+	// Getenv reads the OTEL_* variables and AGENTRT_TRACE_PAYLOADS
+	// (runtime/cli passes os.Getenv); nil reads nothing, as if none were
+	// set. Getenv decides whether an exporter is used and which; the
+	// exporter it selects is built by the OpenTelemetry contrib autoexport
+	// package, which reads its own settings (endpoint, headers, protocol,
+	// OTEL_BSP_*) from the process environment, so Getenv should see that
+	// environment.
 	Getenv func(string) string
 
 	// Logger receives OpenTelemetry's own errors (a failed export, a bad
@@ -135,7 +139,7 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
-		getenv = os.Getenv
+		getenv = func(string) string { return "" }
 	}
 	payloads := opts.RecordPayloads
 	if v := strings.TrimSpace(getenv(EnvTracePayloads)); v != "" {
@@ -156,7 +160,7 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	}))
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 
-	if disabled, _ := strconv.ParseBool(os.Getenv("OTEL_SDK_DISABLED")); disabled {
+	if disabled, _ := strconv.ParseBool(getenv("OTEL_SDK_DISABLED")); disabled {
 		t.TracesExporter, t.MetricsExporter = "disabled", "disabled"
 		t.tracerProvider = tracenoop.NewTracerProvider()
 		t.meterProvider = metricnoop.NewMeterProvider()
@@ -173,21 +177,25 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	if opts.ServiceVersion != "" {
 		attrs = append(attrs, semconv.ServiceVersion(opts.ServiceVersion))
 	}
+	fromEnv, err := envResource(getenv)
+	if err != nil {
+		return nil, &ConfigError{Variable: "OTEL_RESOURCE_ATTRIBUTES", Value: getenv("OTEL_RESOURCE_ATTRIBUTES"), Err: err}
+	}
 	// Later options win, so the environment overrides the caller's name.
 	res, err := resource.New(ctx,
 		resource.WithTelemetrySDK(),
 		resource.WithAttributes(attrs...),
-		resource.WithFromEnv(),
+		resource.WithAttributes(fromEnv...),
 	)
 	if err != nil {
-		return nil, &ConfigError{Variable: "OTEL_RESOURCE_ATTRIBUTES", Value: os.Getenv("OTEL_RESOURCE_ATTRIBUTES"), Err: err}
+		return nil, &ConfigError{Variable: "OTEL_RESOURCE_ATTRIBUTES", Value: getenv("OTEL_RESOURCE_ATTRIBUTES"), Err: err}
 	}
 
-	tp, err := t.tracerProviderFor(ctx, res, opts)
+	tp, err := t.tracerProviderFor(ctx, res, opts, getenv)
 	if err != nil {
 		return nil, err
 	}
-	mp, err := t.meterProviderFor(ctx, res, opts)
+	mp, err := t.meterProviderFor(ctx, res, opts, getenv)
 	if err != nil {
 		_ = tp.Shutdown(ctx)
 		return nil, err
@@ -204,20 +212,46 @@ func (t *Telemetry) install() {
 	payloadsEnabled.Store(t.payloads)
 }
 
-func otlpEndpointSet(signal string) bool {
-	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" ||
-		os.Getenv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
+func otlpEndpointSet(getenv func(string) string, signal string) bool {
+	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" ||
+		getenv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
 }
 
-func (t *Telemetry) tracerProviderFor(ctx context.Context, res *resource.Resource, opts Options) (*sdktrace.TracerProvider, error) {
-	sampler, err := samplerFromEnv()
+// envResource reads the resource attributes of OTEL_RESOURCE_ATTRIBUTES
+// (key=value pairs, comma-separated, values percent-encoded) and
+// OTEL_SERVICE_NAME, which wins over service.name there, as the SDK's
+// resource.WithFromEnv does with the process environment.
+func envResource(getenv func(string) string) ([]attribute.KeyValue, error) {
+	var out []attribute.KeyValue
+	if v := strings.TrimSpace(getenv("OTEL_RESOURCE_ATTRIBUTES")); v != "" {
+		for _, pair := range strings.Split(v, ",") {
+			k, val, ok := strings.Cut(pair, "=")
+			k = strings.TrimSpace(k)
+			if !ok || k == "" {
+				return nil, fmt.Errorf("missing value in %q", pair)
+			}
+			dec, err := url.PathUnescape(strings.TrimSpace(val))
+			if err != nil {
+				return nil, fmt.Errorf("invalid value in %q: %w", pair, err)
+			}
+			out = append(out, attribute.String(k, dec))
+		}
+	}
+	if v := strings.TrimSpace(getenv("OTEL_SERVICE_NAME")); v != "" {
+		out = append(out, semconv.ServiceName(v))
+	}
+	return out, nil
+}
+
+func (t *Telemetry) tracerProviderFor(ctx context.Context, res *resource.Resource, opts Options, getenv func(string) string) (*sdktrace.TracerProvider, error) {
+	sampler, err := samplerFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
 	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
 	var used []string
-	choice := os.Getenv("OTEL_TRACES_EXPORTER")
-	if choice != "" || otlpEndpointSet("TRACES") {
+	choice := getenv("OTEL_TRACES_EXPORTER")
+	if choice != "" || otlpEndpointSet(getenv, "TRACES") {
 		// autoexport defaults to OTLP when the variable is unset.
 		exp, err := autoexport.NewSpanExporter(ctx)
 		if err != nil {
@@ -233,7 +267,7 @@ func (t *Telemetry) tracerProviderFor(ctx context.Context, res *resource.Resourc
 			used = append(used, choice)
 		}
 	}
-	if opts.Dev && os.Getenv("OTEL_TRACES_EXPORTER") == "" {
+	if opts.Dev && getenv("OTEL_TRACES_EXPORTER") == "" {
 		w := opts.ConsoleWriter
 		if w == nil {
 			w = os.Stderr
@@ -256,7 +290,7 @@ func (t *Telemetry) tracerProviderFor(ctx context.Context, res *resource.Resourc
 	return sdktrace.NewTracerProvider(tpOpts...), nil
 }
 
-func (t *Telemetry) meterProviderFor(ctx context.Context, res *resource.Resource, opts Options) (*sdkmetric.MeterProvider, error) {
+func (t *Telemetry) meterProviderFor(ctx context.Context, res *resource.Resource, opts Options, getenv func(string) string) (*sdkmetric.MeterProvider, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	prom, err := promexporter.New(promexporter.WithRegisterer(reg))
@@ -267,11 +301,11 @@ func (t *Telemetry) meterProviderFor(ctx context.Context, res *resource.Resource
 
 	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(prom)}
 	t.MetricsExporter = "none"
-	switch choice := os.Getenv("OTEL_METRICS_EXPORTER"); {
+	switch choice := getenv("OTEL_METRICS_EXPORTER"); {
 	case choice == "none", choice == "prometheus":
 		// Prometheus is served at /metrics by the host; autoexport's
 		// "prometheus" would open a second listener.
-	case choice != "" || otlpEndpointSet("METRICS"):
+	case choice != "" || otlpEndpointSet(getenv, "METRICS"):
 		r, err := autoexport.NewMetricReader(ctx)
 		if err != nil {
 			return nil, &ConfigError{Variable: "OTEL_METRICS_EXPORTER", Value: choice, Err: err}

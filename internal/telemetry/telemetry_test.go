@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -31,7 +32,7 @@ var otelVars = []string{
 	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
 	"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_HEADERS",
 	"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
-	"OTEL_SDK_DISABLED",
+	"OTEL_SDK_DISABLED", EnvTracePayloads,
 }
 
 func cleanEnv(t *testing.T, set map[string]string) {
@@ -50,7 +51,7 @@ func setupMem(t *testing.T, opts Options) (*Telemetry, *tracetest.InMemoryExport
 	mem := tracetest.NewInMemoryExporter()
 	opts.SpanProcessors = append(opts.SpanProcessors, sdktrace.NewSimpleSpanProcessor(mem))
 	if opts.Getenv == nil {
-		opts.Getenv = func(string) string { return "" }
+		opts.Getenv = os.Getenv // cleaned by cleanEnv
 	}
 	tel, err := Setup(context.Background(), opts)
 	if err != nil {
@@ -82,7 +83,7 @@ func TestSetupExporterChoice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cleanEnv(t, tt.env)
-			tel, err := Setup(context.Background(), Options{Dev: tt.dev, ConsoleWriter: io.Discard})
+			tel, err := Setup(context.Background(), Options{Dev: tt.dev, ConsoleWriter: io.Discard, Getenv: os.Getenv})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,16 +109,37 @@ func TestSetupRejectsBadSettings(t *testing.T) {
 		{"unknown protocol", map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}, nil, "OTEL_TRACES_EXPORTER"},
 		{"unknown metrics exporter", map[string]string{"OTEL_METRICS_EXPORTER": "statsd"}, nil, "OTEL_METRICS_EXPORTER"},
 		{"payload flag not a bool", nil, map[string]string{EnvTracePayloads: "sometimes"}, EnvTracePayloads},
+		{"resource attribute without value", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "app.name"}, nil, "OTEL_RESOURCE_ATTRIBUTES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cleanEnv(t, tt.env)
-			_, err := Setup(context.Background(), Options{Getenv: func(k string) string { return tt.getenv[k] }})
+			_, err := Setup(context.Background(), Options{Getenv: func(k string) string {
+				if v, ok := tt.getenv[k]; ok {
+					return v
+				}
+				return os.Getenv(k)
+			}})
 			var ce *ConfigError
 			if !errors.As(err, &ce) || ce.Variable != tt.wantVar {
 				t.Fatalf("err = %v, want ConfigError for %s", err, tt.wantVar)
 			}
 		})
+	}
+}
+
+// TestSetupReadsOnlyGetenv: the library reads no environment of its own;
+// without Getenv the process's OTEL_* settings are not seen.
+func TestSetupReadsOnlyGetenv(t *testing.T) {
+	cleanEnv(t, map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "console",
+		"OTEL_SDK_DISABLED": "true", EnvTracePayloads: "true"})
+	tel, err := Setup(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	if tel.TracesExporter != "none" || tel.MetricsExporter != "none" || tel.RecordPayloads() {
+		t.Errorf("exporters %q/%q, payloads %v: the process environment was read", tel.TracesExporter, tel.MetricsExporter, tel.RecordPayloads())
 	}
 }
 
@@ -178,7 +200,7 @@ func TestOTLPHTTPToMLflowShape(t *testing.T) {
 		"OTEL_SERVICE_NAME":           "support-agent",
 		"OTEL_RESOURCE_ATTRIBUTES":    "app.name=support,workspace.id=1234",
 	})
-	tel, err := Setup(context.Background(), Options{ServiceName: "ignored-when-env-set"})
+	tel, err := Setup(context.Background(), Options{ServiceName: "ignored-when-env-set", Getenv: os.Getenv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +248,7 @@ func TestSamplerFromEnv(t *testing.T) {
 func TestDevTreeGoesToConsoleWriter(t *testing.T) {
 	cleanEnv(t, nil)
 	var buf syncbuf.Buffer
-	tel, err := Setup(context.Background(), Options{Dev: true, ConsoleWriter: &buf})
+	tel, err := Setup(context.Background(), Options{Dev: true, ConsoleWriter: &buf, Getenv: os.Getenv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +300,7 @@ func TestOTLPGRPC(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_HEADERS":  "x-team=agents",
 		"OTEL_RESOURCE_ATTRIBUTES":    "app.name=support",
 	})
-	tel, err := Setup(context.Background(), Options{Getenv: func(string) string { return "" }})
+	tel, err := Setup(context.Background(), Options{Getenv: os.Getenv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +363,7 @@ func TestExportErrorsAreLogged(t *testing.T) {
 	defer srv.Close()
 	cleanEnv(t, map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL})
 	var buf syncbuf.Buffer
-	tel, err := Setup(context.Background(), Options{Getenv: func(string) string { return "" },
+	tel, err := Setup(context.Background(), Options{Getenv: os.Getenv,
 		Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +380,7 @@ func TestExportErrorsAreLogged(t *testing.T) {
 // be thrown away), yet each still has a trace id to propagate and return.
 func TestNoExporterRecordsNothingButKeepsTraceIDs(t *testing.T) {
 	cleanEnv(t, nil)
-	tel, err := Setup(context.Background(), Options{Getenv: func(string) string { return "" }})
+	tel, err := Setup(context.Background(), Options{Getenv: os.Getenv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,8 @@
 // runs the start-up permission check and provides the identity preparer that
 // hands both clients to every request.
 //
-// It is the one call cmd/serve and runtime.New make; the pieces live in
+// It is the one call runtime/cli makes, with options it fills from flags and
+// the environment (this package reads neither); the pieces live in
 // internal/credentials, internal/identity, internal/secrets and
 // internal/preflight.
 package workspace
@@ -16,7 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/credentials"
@@ -27,10 +27,8 @@ import (
 
 // Options configure Open. Zero values give the production behaviour.
 type Options struct {
-	// Host is the workspace URL; default $DATABRICKS_HOST.
+	// Host is the workspace URL (required; it overrides System.Host).
 	Host string
-	// Lookup reads the environment, once, at Open (default os.LookupEnv).
-	Lookup func(string) (string, bool)
 	// Manifest is the agent's: user API scopes for the user client, system
 	// resources for the start-up check.
 	Manifest agent.Manifest
@@ -51,10 +49,9 @@ type Options struct {
 	// resolved in place with the system client.
 	Config map[string]string
 	// Environ lists environment entries ("KEY=value", e.g. os.Environ());
-	// those holding references are resolved and passed to Setenv (default
-	// os.Setenv), so the agent reads the secret from its environment.
+	// those holding references are resolved into Workspace.Environ, for the
+	// caller to export so the agent reads the secret from its environment.
 	Environ []string
-	Setenv  func(key, value string) error
 
 	// SkipPreflight skips the start-up check; AllowMissingResources runs it
 	// but starts even when some checks fail.
@@ -63,8 +60,9 @@ type Options struct {
 	// PreflightOut receives the check's table (nil: the logger).
 	PreflightOut io.Writer
 
-	// System tunes the system client (refresh timings, token file); its
-	// Host, Lookup, Passthrough and Logger are filled from these options.
+	// System is the system client's credential (runtime/cli fills it from
+	// the DATABRICKS_* variables) and tuning; its Host, Passthrough and
+	// Logger are filled from these options.
 	System credentials.SystemOptions
 	// Transport is used by both clients (e.g. an otelhttp transport).
 	Transport http.RoundTripper
@@ -77,6 +75,10 @@ type Workspace struct {
 	System    *credentials.System
 	Identity  *identity.Resolver
 	Preflight *preflight.Report // nil when skipped
+	// Environ holds the Options.Environ entries that had secret
+	// references, resolved (name → value). Open does not export them: the
+	// process environment is the caller's (runtime/cli sets them).
+	Environ map[string]string
 }
 
 // Open builds everything and runs the start-up check. A failed check is an
@@ -107,15 +109,7 @@ func Open(ctx context.Context, o Options) (*Workspace, error) {
 		if err != nil {
 			return fail(err)
 		}
-		setenv := o.Setenv
-		if setenv == nil {
-			setenv = os.Setenv
-		}
-		for k, v := range vals {
-			if err := setenv(k, v); err != nil {
-				return fail(fmt.Errorf("workspace: set %s: %w", k, err))
-			}
-		}
+		ws.Environ = vals
 		if len(vals) > 0 {
 			log.Info("resolved secret references in the environment", "count", len(vals))
 		}
@@ -198,7 +192,7 @@ func Needed(m agent.Manifest) bool {
 
 func openSystem(ctx context.Context, o Options, log *slog.Logger) (*credentials.System, error) {
 	so := o.System
-	so.Host, so.Lookup, so.Logger = o.Host, o.Lookup, log
+	so.Host, so.Logger = o.Host, log
 	if so.Transport == nil {
 		so.Transport = o.Transport
 	}

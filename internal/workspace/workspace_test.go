@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -34,7 +35,9 @@ func startDev(t *testing.T) *devmode.Dev {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func devOptions(d *devmode.Dev, m agent.Manifest) workspace.Options {
-	return workspace.Options{Lookup: d.Lookup, Manifest: m, Dev: true, DevUsers: d.Users(), Logger: quiet}
+	o := workspace.Options{Manifest: m, Logger: quiet}
+	d.Configure(&o)
+	return o
 }
 
 func TestOpenDev(t *testing.T) {
@@ -45,9 +48,7 @@ func TestOpenDev(t *testing.T) {
 	}
 	o := devOptions(d, m)
 	o.Config = map[string]string{"OPENAI_API_KEY": "{{secrets/agent/openai_api_key}}"}
-	setenv := map[string]string{}
 	o.Environ = []string{"EXTERNAL_TOKEN=Bearer {{secrets/agent/external_api_token}}", "PATH=/bin"}
-	o.Setenv = func(k, v string) error { setenv[k] = v; return nil }
 	var table bytes.Buffer
 	o.PreflightOut = &table
 	o.TokenExchange = true
@@ -59,8 +60,11 @@ func TestOpenDev(t *testing.T) {
 	if o.Config["OPENAI_API_KEY"] != "sk-dev-not-a-real-key" {
 		t.Fatalf("secret not resolved: %q", o.Config["OPENAI_API_KEY"])
 	}
-	if len(setenv) != 1 || setenv["EXTERNAL_TOKEN"] != "Bearer dev-external-token" {
-		t.Fatalf("environment: %v", setenv)
+	if len(ws.Environ) != 1 || ws.Environ["EXTERNAL_TOKEN"] != "Bearer dev-external-token" {
+		t.Fatalf("environment: %v", ws.Environ)
+	}
+	if _, set := os.LookupEnv("EXTERNAL_TOKEN"); set {
+		t.Fatal("Open exported a secret to the process environment")
 	}
 	if !ws.Preflight.OK() || !strings.Contains(table.String(), "dev-llm") {
 		t.Fatalf("preflight:\n%s", table.String())
@@ -128,7 +132,7 @@ func TestOpenRejects(t *testing.T) {
 			o.TokenExchange = true
 			return o
 		}(),
-		"no credentials": {Host: d.URL(), Lookup: func(string) (string, bool) { return "", false }, Logger: quiet},
+		"no credentials": {Host: d.URL(), Logger: quiet},
 	} {
 		if ws, err := workspace.Open(context.Background(), o); err == nil {
 			ws.Close()

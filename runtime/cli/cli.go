@@ -118,21 +118,19 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	return c, nil
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+// newLogger checks --log-level and --log-format and builds the logger with
+// telemetry.NewLogger, which stamps each line logged with a request's ctx
+// with its request_id and trace_id; with --dev, text lines show only the
+// time of day.
+func newLogger(w io.Writer, level, format string, dev bool) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	// telemetry.NewContextHandler stamps each line logged with a request's
-	// ctx with its request_id and trace_id.
-	switch format {
-	case "text":
-		return slog.New(telemetry.NewContextHandler(slog.NewTextHandler(w, opts))), nil
-	case "json":
-		return slog.New(telemetry.NewContextHandler(slog.NewJSONHandler(w, opts))), nil
+	if format != "text" && format != "json" {
+		return nil, fmt.Errorf("--log-format: want text or json, got %q", format)
 	}
-	return nil, fmt.Errorf("--log-format: want text or json, got %q", format)
+	return telemetry.NewLogger(telemetry.LogOptions{Text: format == "text", Dev: dev, Writer: w, Level: lv}), nil
 }
 
 // Run is serve: it parses args, loads the agent, connects the workspace
@@ -149,7 +147,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return err
 	}
-	log, err := newLogger(stderr, c.logLevel, c.logFormat)
+	log, err := newLogger(stderr, c.logLevel, c.logFormat, c.ws.dev)
 	if err != nil {
 		return err
 	}
@@ -172,7 +170,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	// OTEL_* choose the exporters; /metrics is always served. Workspace
 	// clients get telemetry.Transport(nil) (workspace.Options.Transport).
 	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: c.agentName, RecordPayloads: c.tracePayloads,
-		Dev: c.ws.dev, ConsoleWriter: stderr, Logger: log})
+		Dev: c.ws.dev, ConsoleWriter: stderr, Logger: log, Getenv: os.Getenv})
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,8 @@
 package cli
 
-// Workspace wiring for `serve` and `serve check`: flags and
-// environment → internal/devmode and internal/workspace. The logic lives in
-// those packages; this file only translates flags.
+// Workspace wiring for `serve` and `serve check`: flags and environment →
+// internal/devmode and internal/workspace. The logic lives in those
+// packages, which read neither; this file only translates.
 
 import (
 	"context"
@@ -14,8 +14,10 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/credentials"
 	"github.com/agentrt/agentrt/internal/hostcheck"
 	"github.com/agentrt/agentrt/internal/workspace"
 )
@@ -31,6 +33,25 @@ type workspaceFlags struct {
 	allowMissing     bool
 	tokenExchange    bool
 	trustForwarded   bool
+	// system is the system client's credential, from the environment
+	// (systemFromEnv); --dev replaces it with the dev service principal.
+	system credentials.SystemOptions
+}
+
+// systemFromEnv reads the system client's credential from the variables of
+// the Databricks SDK's unified authentication that agentrt supports, plus
+// AGENTRT_TOKEN_FILE (see internal/credentials for their precedence).
+func systemFromEnv(getenv func(string) string) credentials.SystemOptions {
+	v := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	return credentials.SystemOptions{
+		ClientID:      v("DATABRICKS_CLIENT_ID"),
+		ClientSecret:  v("DATABRICKS_CLIENT_SECRET"),
+		TokenFile:     v("AGENTRT_TOKEN_FILE"),
+		OIDCTokenFile: v("DATABRICKS_OIDC_TOKEN_FILEPATH"),
+		TokenAudience: v("DATABRICKS_TOKEN_AUDIENCE"),
+		Token:         v("DATABRICKS_TOKEN"),
+		ClientOptions: credentials.ClientOptions{WorkspaceID: v("DATABRICKS_WORKSPACE_ID")},
+	}
 }
 
 func envBool(key string) bool {
@@ -39,6 +60,7 @@ func envBool(key string) bool {
 }
 
 func (w *workspaceFlags) register(fs *flag.FlagSet) {
+	w.system = systemFromEnv(os.Getenv)
 	fs.StringVar(&w.host, "host", env("DATABRICKS_HOST", ""), "Databricks workspace URL (DATABRICKS_HOST); credentials come from DATABRICKS_CLIENT_ID/_SECRET, a token file, DATABRICKS_OIDC_TOKEN_FILEPATH or DATABRICKS_TOKEN")
 	fs.BoolVar(&w.dev, "dev", envBool("AGENTRT_DEV"), "run against the embedded dev workspace, with mock identities (X-Dev-User: alice|bob|carol) (AGENTRT_DEV)")
 	fs.StringVar(&w.devWorkspaceAddr, "dev-workspace-addr", env("AGENTRT_DEV_WORKSPACE_ADDR", "127.0.0.1:0"), "listen address of the dev workspace (AGENTRT_DEV_WORKSPACE_ADDR); port 0 picks a free port")
@@ -87,6 +109,7 @@ func openWorkspace(ctx context.Context, w workspaceFlags, addr string, m agent.M
 		AllowMissingResources:  w.allowMissing,
 		PreflightOut:           out,
 		Environ:                os.Environ(),
+		System:                 w.system,
 		Transport:              transport,
 		Logger:                 log,
 	}
@@ -118,5 +141,12 @@ func openWorkspace(ctx context.Context, w workspaceFlags, addr string, m agent.M
 		return nil, close, err
 	}
 	closers = append(closers, ws.Close)
+	// Variables that held {{secrets/…}} references now hold the secrets,
+	// so the agent reads them from its environment.
+	for k, v := range ws.Environ {
+		if err := os.Setenv(k, v); err != nil {
+			return nil, close, fmt.Errorf("set %s: %w", k, err)
+		}
+	}
 	return ws, close, nil
 }

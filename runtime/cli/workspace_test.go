@@ -6,10 +6,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/credentials"
 	"github.com/agentrt/agentrt/internal/devmode"
 	"github.com/agentrt/agentrt/internal/preflight"
 )
@@ -87,5 +89,49 @@ func TestRunCheckAndDevAddr(t *testing.T) {
 	err := Run(context.Background(), []string{"--agent", "echo", "--dev", "--addr", "0.0.0.0:0"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--dev-allow-remote") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestSystemFromEnv: the system credential comes from the same variables as
+// before the libraries stopped reading the environment, trimmed.
+func TestSystemFromEnv(t *testing.T) {
+	env := map[string]string{
+		"DATABRICKS_CLIENT_ID": " sp ", "DATABRICKS_CLIENT_SECRET": "secret\n", "AGENTRT_TOKEN_FILE": "/run/tok",
+		"DATABRICKS_OIDC_TOKEN_FILEPATH": "/run/oidc", "DATABRICKS_TOKEN_AUDIENCE": "aud", "DATABRICKS_TOKEN": "pat",
+		"DATABRICKS_WORKSPACE_ID": "42",
+	}
+	o := systemFromEnv(func(k string) string { return env[k] })
+	if o.ClientID != "sp" || o.ClientSecret != "secret" || o.TokenFile != "/run/tok" || o.OIDCTokenFile != "/run/oidc" ||
+		o.TokenAudience != "aud" || o.Token != "pat" || o.WorkspaceID != "42" {
+		t.Fatalf("%+v", o)
+	}
+	// --dev uses the dev service principal whatever the environment says.
+	t.Setenv("DATABRICKS_TOKEN", "not-the-dev-sp")
+	c, err := parseFlags([]string{"--agent", "echo", "--dev"}, io.Discard)
+	if err != nil || c.ws.system.Token != "not-the-dev-sp" {
+		t.Fatalf("parse: %v, %+v", err, c.ws.system)
+	}
+	ws, closeWS, err := openWorkspace(context.Background(), c.ws, "127.0.0.1:0", agent.Manifest{}, false, nil, quietLog, io.Discard)
+	defer closeWS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.System.Source() != credentials.SourceM2M {
+		t.Fatalf("dev system source = %s, want %s", ws.System.Source(), credentials.SourceM2M)
+	}
+}
+
+// TestServeExportsResolvedSecrets: a variable holding a {{secrets/…}}
+// reference holds the secret once the workspace is open; the workspace
+// library resolves it, the cli exports it.
+func TestServeExportsResolvedSecrets(t *testing.T) {
+	t.Setenv("AGENTRT_TEST_EXTERNAL_TOKEN", "Bearer {{secrets/agent/external_api_token}}")
+	_, closeWS, err := openWorkspace(context.Background(), workspaceFlags{dev: true, devWorkspaceAddr: "127.0.0.1:0"}, "127.0.0.1:0", agent.Manifest{}, false, nil, quietLog, io.Discard)
+	defer closeWS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := os.Getenv("AGENTRT_TEST_EXTERNAL_TOKEN"); got != "Bearer dev-external-token" {
+		t.Fatalf("exported %q", got)
 	}
 }

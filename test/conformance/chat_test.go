@@ -181,8 +181,7 @@ func devAssistant(t *testing.T) *httptest.Server {
 	}
 	ws, err := workspace.Open(ctx, workspace.Options{
 		Host:          dev.URL(),
-		Lookup:        func(string) (string, bool) { return "", false },
-		Manifest:      a.Manifest(),
+		Manifest:      server.EffectiveManifest(a, agent.Manifest{}),
 		Dev:           true,
 		DevUsers:      map[string]string{"alice": "dev-alice-token", "bob": "dev-bob-token", "carol": "dev-carol-token"},
 		System:        credentials.SystemOptions{ClientID: "agent-sp", ClientSecret: "agent-sp-secret"},

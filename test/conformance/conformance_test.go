@@ -296,7 +296,6 @@ func TestAssistantConforms(t *testing.T) {
 	}
 	ws, err := workspace.Open(ctx, workspace.Options{
 		Host:          dev.URL(),
-		Lookup:        func(string) (string, bool) { return "", false },
 		Manifest:      server.EffectiveManifest(a, agent.Manifest{}),
 		Dev:           true,
 		DevUsers:      map[string]string{"alice": "dev-alice-token", "bob": "dev-bob-token", "carol": "dev-carol-token"},

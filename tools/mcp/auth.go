@@ -169,11 +169,11 @@ func (p *Provider) connect(ctx context.Context, w *databricks.WorkspaceClient) (
 			}
 			u = p.opts.URL
 		}
-		hc, err := wsapi.HTTPClient(w, nil)
+		hc, err := wsapi.HTTPClient(w)
 		if err != nil {
 			return nil, err
 		}
-		return &conn{url: u, w: w, hc: &http.Client{Transport: sessionCheck{hc.Transport}}}, nil
+		return &conn{url: u, w: w, hc: &http.Client{Transport: statusCheck{hc.Transport}}}, nil
 	}
 	base := http.DefaultTransport
 	if w != nil && w.Config != nil && w.Config.HTTPTransport != nil {
@@ -199,7 +199,7 @@ func (p *Provider) connect(ctx context.Context, w *databricks.WorkspaceClient) (
 		t.header = src.header
 		c.auth = digest(a.cc.ClientID + "\x00" + secret)
 	}
-	c.hc = &http.Client{Transport: sessionCheck{t}}
+	c.hc = &http.Client{Transport: statusCheck{t}}
 	return c, nil
 }
 
@@ -229,9 +229,8 @@ func (p *Provider) resolve(ctx context.Context, w *databricks.WorkspaceClient, v
 }
 
 // authTransport adds a server's own credential, only to the server's host
-// (not to a host a redirect leads to), and turns 401 and 403 into
-// *apierr.APIError values so a refused credential reads as a permission
-// failure.
+// (not to a host a redirect leads to). Like wsapi.Transport it only signs:
+// statusCheck reads the answers.
 type authTransport struct {
 	host, hostport string
 	kind           string
@@ -258,14 +257,7 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r = req.Clone(req.Context())
 		r.Header.Set("Authorization", h)
 	}
-	resp, err := t.base.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return nil, wsapi.ResponseError(r.Context(), resp)
-	}
-	return resp, nil
+	return t.base.RoundTrip(r)
 }
 
 // ccSource caches client-credentials tokens. Unlike oauth2.TokenSource it
@@ -317,17 +309,31 @@ func (p *Provider) tokenSource(secret string, base http.RoundTripper) *ccSource 
 	return p.cc
 }
 
-// sessionCheck turns a 400 answer to a request that carried a session id
-// and whose body names the session ("Bad Request: No valid session ID
-// provided", as the reference TypeScript servers answer a restarted
-// server's unknown session) into *SessionError. mcp-go itself only knows
-// the spec's 404 (transport.ErrSessionTerminated).
-type sessionCheck struct{ base http.RoundTripper }
+// statusCheck is the provider's error mapping for the HTTP answers mcp-go
+// reads. mcp-go reports a failed request as a formatted string ("request
+// failed with status 403: …"), so the provider reads the status itself, under
+// mcp-go, from the response the signing transport passed through:
+//
+//   - 401 and 403 become the SDK's *apierr.APIError (wsapi.ResponseError), so
+//     errors.Is(err, databricks.ErrPermissionDenied) holds and a refused
+//     credential reads as a permission failure (the tool is skipped);
+//   - a 400 to a request that carried a session id and whose body names the
+//     session ("Bad Request: No valid session ID provided", as the reference
+//     TypeScript servers answer a restarted server's unknown session) becomes
+//     *SessionError. mcp-go itself only knows the spec's 404
+//     (transport.ErrSessionTerminated).
+type statusCheck struct{ base http.RoundTripper }
 
-func (t sessionCheck) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t statusCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusBadRequest || req.Header.Get(sessionHeader) == "" || req.Method == http.MethodDelete {
+	if err != nil {
 		return resp, err
+	}
+	if wsapi.IsAuthStatus(resp.StatusCode) {
+		return nil, wsapi.ResponseError(req.Context(), resp)
+	}
+	if resp.StatusCode != http.StatusBadRequest || req.Header.Get(sessionHeader) == "" || req.Method == http.MethodDelete {
+		return resp, nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()

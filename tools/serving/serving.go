@@ -75,7 +75,7 @@ func New(o Options) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("serving: %w", err)
 		}
-		hc, err := wsapi.HTTPClient(o.Workspace, nil)
+		hc, err := wsapi.HTTPClient(o.Workspace)
 		if err != nil {
 			return nil, fmt.Errorf("serving: %w", err)
 		}
@@ -275,10 +275,11 @@ func (c *Client) wrap(err error, rep *httpretry.Report) error {
 	} else if errors.As(err, &re) {
 		status = re.HTTPStatusCode
 	}
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+	switch {
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
 		return &UnavailableError{Endpoint: c.endpoint, Status: status, Wait: rep.RetryAfter, Attempts: rep.Attempts, Err: err}
 	}
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+	if wsapi.IsAuthStatus(status) {
 		err = &refusedError{err: err, status: status}
 	}
 	return fmt.Errorf("serving endpoint %s: %w", c.endpoint, err)

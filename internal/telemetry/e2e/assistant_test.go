@@ -72,7 +72,7 @@ func names(spans []tracetest.SpanStub) []string {
 	return slices.Compact(out)
 }
 
-// TestAssistantTraceAliceAndBob is the scenario: the same question
+// TestAssistantTraceAliceAndBob traces the same question
 // as alice (who may use every tool) and as bob (who may not use the docs
 // index or the Genie space), streamed and not.
 func TestAssistantTraceAliceAndBob(t *testing.T) {

@@ -142,7 +142,7 @@ func TestDevWorkspaceTrace(t *testing.T) {
 					t.Errorf("span %s is in another trace", s.Name)
 				}
 			}
-			secrets := append(append([]string{}, devSecrets...), dev.Env()["DATABRICKS_CLIENT_SECRET"])
+			secrets := append(append([]string{}, devSecrets...), dev.System().ClientSecret)
 			for _, tok := range users {
 				secrets = append(secrets, tok)
 			}

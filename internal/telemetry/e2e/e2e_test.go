@@ -41,7 +41,7 @@ var (
 	mem     = tracetest.NewInMemoryExporter()
 	console = &syncbuf.Buffer{} // the dev span tree, as `serve --dev` prints it
 	// defaultLog receives slog.Default's lines (libraries log there), as
-	// cmd/serve installs telemetry.NewLogger as the default.
+	// runtime/cli installs telemetry.NewLogger as the default.
 	defaultLog = &syncbuf.Buffer{}
 )
 

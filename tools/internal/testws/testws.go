@@ -86,8 +86,7 @@ func As(name string) context.Context {
 // service principal.
 func System(t testing.TB, host string) *databricks.WorkspaceClient {
 	t.Helper()
-	s, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: host, ClientID: "agent-sp", ClientSecret: "agent-sp-secret",
-		Lookup: func(string) (string, bool) { return "", false }})
+	s, err := credentials.NewSystem(context.Background(), credentials.SystemOptions{Host: host, ClientID: "agent-sp", ClientSecret: "agent-sp-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -13,11 +14,16 @@ import (
 	"github.com/databricks/databricks-sdk-go/apierr"
 	"github.com/databricks/databricks-sdk-go/config"
 
+	"github.com/agentrt/agentrt/tools"
 	"github.com/agentrt/agentrt/tools/internal/testws"
 	"github.com/agentrt/agentrt/tools/internal/wsapi"
 )
 
-func TestHTTPClientSignsAndMapsErrors(t *testing.T) {
+// TestHTTPClientSignsAndPassesStatusesThrough: the transport signs a clone
+// of the request and hands back every response as it came, 401 and 403
+// included (a RoundTripper does not interpret statuses); ResponseError then
+// maps the answer to the SDK's errors.
+func TestHTTPClientSignsAndPassesStatusesThrough(t *testing.T) {
 	tests := []struct {
 		name   string
 		status int
@@ -39,19 +45,26 @@ func TestHTTPClientSignsAndMapsErrors(t *testing.T) {
 				io.WriteString(w, tc.body)
 			}))
 			defer srv.Close()
-			hc, err := wsapi.HTTPClient(testws.PAT(t, srv.URL, "secret-token"), nil)
+			hc, err := wsapi.HTTPClient(testws.PAT(t, srv.URL, "secret-token"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL+"/x", strings.NewReader("{}"))
 			req.Header.Set("Authorization", "Bearer placeholder")
-			_, err = hc.Do(req)
+			resp, err := hc.Do(req)
 			if auth != "Bearer secret-token" {
 				t.Errorf("server saw %q", auth)
 			}
 			if req.Header.Get("Authorization") != "Bearer placeholder" {
 				t.Error("the caller's request was modified")
 			}
+			if err != nil {
+				t.Fatalf("the transport interpreted a %d: %v", tc.status, err)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status = %d, want %d", resp.StatusCode, tc.status)
+			}
+			err = wsapi.ResponseError(req.Context(), resp)
 			var ae *apierr.APIError
 			if !errors.Is(err, tc.is) || !errors.As(err, &ae) {
 				t.Fatalf("err = %v", err)
@@ -62,9 +75,53 @@ func TestHTTPClientSignsAndMapsErrors(t *testing.T) {
 			if strings.Contains(err.Error(), "secret-token") {
 				t.Error("token in error text")
 			}
+			// StatusError reads the same answer from status and body.
+			se := wsapi.StatusError(tc.status, []byte(tc.body))
+			if !errors.Is(se, tc.is) || (tc.code != "" && se.ErrorCode != tc.code) {
+				t.Errorf("StatusError = %v (code %q)", se, se.ErrorCode)
+			}
 		})
 	}
 }
+
+// TestErrNoClientIsTools: the two packages' "no workspace client" errors are
+// one value, so tools.Classify reports ReasonNoClient for either.
+func TestErrNoClientIsTools(t *testing.T) {
+	if _, err := wsapi.HTTPClient(nil); !errors.Is(err, tools.ErrNoClient) || tools.Classify(err) != tools.ReasonNoClient {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// TestTransportAuthError: a Source that refuses sends nothing and closes
+// the request body.
+func TestTransportAuthError(t *testing.T) {
+	rec := &recorder{}
+	u, _ := url.Parse("https://adb-1.example.com")
+	tr := &wsapi.Transport{Source: refuse{}, Workspace: u, Base: rec}
+	body := &closeSpy{Reader: strings.NewReader("{}")}
+	req, _ := http.NewRequest(http.MethodPost, "https://adb-1.example.com/x", body)
+	_, err := tr.RoundTrip(req)
+	var ae *wsapi.AuthError
+	if !errors.As(err, &ae) || !errors.Is(err, errRefused) {
+		t.Errorf("err = %v, want *AuthError", err)
+	}
+	if len(rec.hosts) != 0 || !body.closed {
+		t.Errorf("sent %d, body closed %v", len(rec.hosts), body.closed)
+	}
+}
+
+var errRefused = errors.New("no credential")
+
+type refuse struct{}
+
+func (refuse) Authenticate(*http.Request) error { return errRefused }
+
+type closeSpy struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeSpy) Close() error { c.closed = true; return nil }
 
 func TestHostAndNoClient(t *testing.T) {
 	if _, err := wsapi.Host(nil); !errors.Is(err, wsapi.ErrNoClient) {
@@ -92,7 +149,7 @@ func TestHTTPClientRefusesForeignHosts(t *testing.T) {
 		http.Redirect(w, r, foreign.URL+"/landing", http.StatusTemporaryRedirect)
 	}))
 	defer ws.Close()
-	hc, err := wsapi.HTTPClient(testws.PAT(t, ws.URL, "secret-token"), nil)
+	hc, err := wsapi.HTTPClient(testws.PAT(t, ws.URL, "secret-token"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +188,7 @@ func TestHTTPClientHostMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc, err := wsapi.HTTPClient(w, nil)
+	hc, err := wsapi.HTTPClient(w)
 	if err != nil {
 		t.Fatal(err)
 	}
