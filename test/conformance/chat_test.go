@@ -16,6 +16,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/responses"
 
+	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/assistant"
 	"github.com/agentrt/agentrt/examples/echo"
 	"github.com/agentrt/agentrt/internal/credentials"
