@@ -91,7 +91,7 @@ type requestIDKey struct{}
 
 // WithRequestID returns a copy of ctx whose workspace calls carry id in
 // X-Request-Id. Without it the id of the request environment
-// (agent.EnvFrom) is used.
+// (agent.FromContext) is used.
 func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
@@ -100,7 +100,7 @@ func requestID(ctx context.Context) string {
 	if id, ok := ctx.Value(requestIDKey{}).(string); ok && id != "" {
 		return id
 	}
-	return agent.EnvFrom(ctx).RequestID
+	return agent.FromContext(ctx).RequestID
 }
 
 // setRequestID copies the request id from the request's ctx onto r unless r

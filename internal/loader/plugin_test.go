@@ -17,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/manifest"
+	"github.com/agentrt/agentrt/internal/wire"
 )
 
 // moduleRoot is the agentrt module directory (this package is internal/loader).
@@ -122,7 +124,7 @@ func TestLoadPlugin(t *testing.T) {
 		if want := "file " + yamlPath + " (beside plugin)"; l.ManifestSource != want {
 			t.Errorf("ManifestSource = %q, want %q", l.ManifestSource, want)
 		}
-		req, err := agent.DecodeRequest([]byte(`{"input":[{"role":"user","content":"Hello plugin world"}]}`))
+		req, err := wire.DecodeRequest([]byte(`{"input":[{"role":"user","content":"Hello plugin world"}]}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,9 +183,9 @@ func TestLoadPlugin(t *testing.T) {
 		p := linkPlugin(t, so, dir, "stats.so")
 		writeFile(t, filepath.Join(dir, ManifestFileName), "resources:\n  api_version: '1'\n  databricks:\n    warehouse:\n    - name: x\n")
 		_, err := Load(Options{Agent: p})
-		var me *agent.ManifestError
+		var me *manifest.Error
 		if !errors.As(err, &me) {
-			t.Fatalf("Load error = %v, want an *agent.ManifestError", err)
+			t.Fatalf("Load error = %v, want an *manifest.Error", err)
 		}
 	})
 }
