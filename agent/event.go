@@ -10,9 +10,9 @@ import (
 // same ones). The host writes the others (response.created, …,
 // response.completed) around them.
 const (
-	EventOutputTextDelta = wireproto.EventOutputTextDelta // TextDelta
-	EventOutputItemDone  = wireproto.EventOutputItemDone  // ItemDone
-	EventAnnotationAdded = wireproto.EventAnnotationAdded // AnnotationAdded
+	EventOutputTextDelta = "response.output_text.delta"            // TextDelta
+	EventOutputItemDone  = "response.output_item.done"             // ItemDone
+	EventAnnotationAdded = "response.output_text.annotation.added" // AnnotationAdded
 )
 
 // StreamEvent is one event of a Responses stream. Which members are written

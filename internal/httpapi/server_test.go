@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -221,6 +222,65 @@ type streamFunc func(ctx context.Context, req *agent.Request, emit agent.Emit) e
 
 func (f streamFunc) PredictStream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
 	return f(ctx, req, emit)
+}
+
+// TestStreamAndPredictAgree: a streaming agent that sends only deltas (no
+// output_item.done, or one without content) gives the same answer
+// streamed (response.completed) and in one piece (FromStream), because the
+// host and FromStream fold with one aggregator.
+func TestStreamAndPredictAgree(t *testing.T) {
+	a := agent.FromStream(streamFunc(func(ctx context.Context, req *agent.Request, emit agent.Emit) error {
+		for _, ev := range []*agent.StreamEvent{
+			agent.TextDelta("open ", "m1"),
+			agent.TextDelta("only deltas", "m2"),
+			agent.TextDelta("and done", "m1"),
+			agent.ItemDone(agent.Item{Type: agent.TypeMessage, ID: "m1"}),
+		} {
+			if err := emit(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	ts := newServer(t, httpapi.Options{Agent: a})
+	texts := func(r *agent.Response) []string {
+		var out []string
+		for _, it := range r.Output {
+			out = append(out, it.ID+"="+it.Text())
+		}
+		return out
+	}
+	want := []string{"m1=open and done", "m2=only deltas"}
+
+	resp := post(t, ts.URL+"/responses", `{"input":"q","stream":true}`)
+	defer resp.Body.Close()
+	events, _ := sseEvents(t, resp.Body)
+	var completed *agent.Response
+	doneText := map[string]string{}
+	for _, ev := range events {
+		switch ev.Type {
+		case wireproto.EventCompleted:
+			completed = ev.Response
+		case agent.EventOutputItemDone:
+			doneText[ev.Item.ID] = ev.Item.Text()
+		}
+	}
+	if completed == nil || !slices.Equal(texts(completed), want) {
+		t.Fatalf("stream: response.completed output %v, want %v", texts(completed), want)
+	}
+	if doneText["m1"] != "open and done" || doneText["m2"] != "only deltas" {
+		t.Errorf("stream: output_item.done texts %v", doneText)
+	}
+
+	plain := post(t, ts.URL+"/responses", `{"input":"q"}`)
+	defer plain.Body.Close()
+	var r agent.Response
+	if err := json.NewDecoder(plain.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(texts(&r), want) {
+		t.Errorf("predict: output %v, want %v", texts(&r), want)
+	}
 }
 
 // mlflowReduce folds one event the way MLflow's output reducer does:
