@@ -7,7 +7,7 @@ import "github.com/agentrt/agentrt/internal/agentlink"
 func init() {
 	agentlink.AppendEvent = func(b []byte, ev *StreamEvent) ([]byte, error) { return ev.appendJSON(b) }
 	agentlink.AppendResponse = func(b []byte, r *Response) ([]byte, error) { return r.appendJSON(b) }
-	agentlink.NewFold = func(resp *Response, h agentlink.FoldHooks[*Item]) any {
-		return &fold{resp: resp, h: h}
+	agentlink.NewFold = func(resp *Response, f agentlink.Framer[*Item]) any {
+		return &fold{resp: resp, framer: f}
 	}
 }

@@ -54,7 +54,7 @@ func (s streamOnly) Predict(ctx context.Context, req *Request) (*Response, error
 func (s streamOnly) Unwrap() StreamAgent { return s.StreamAgent }
 
 // fold is the one stream aggregator: FromStream's Predict uses it bare, and
-// the host (internal/wire) with hooks that write the client's frames as
+// the host (internal/wire) with a framer that writes the client's frames as
 // items open and complete.
 type fold struct {
 	resp   *Response
@@ -62,7 +62,7 @@ type fold struct {
 	open   map[string]*openMessage
 	anonID string // item id given to deltas that came without one
 	usage  *Usage
-	h      agentlink.FoldHooks[*Item]
+	framer agentlink.Framer[*Item] // nil in FromStream
 }
 
 // openMessage is a message being streamed as deltas.
@@ -74,7 +74,7 @@ type openMessage struct {
 
 // Add folds ev in. It returns the event to pass on to a client, with its
 // item id and output index set, and pass=true; items are passed on through
-// the Done hook instead, and the envelope events are the host's, so those
+// the framer's Done instead, and the envelope events are the host's, so those
 // return pass=false.
 func (f *fold) Add(ev *StreamEvent) (out StreamEvent, pass bool, err error) {
 	if ev == nil {
@@ -158,8 +158,8 @@ func (f *fold) openMessage(id string) *openMessage {
 		f.open = make(map[string]*openMessage)
 	}
 	f.open[id] = o
-	if f.h.Opened != nil {
-		f.h.Opened(id, o.index)
+	if f.framer != nil {
+		f.framer.Opened(id, o.index)
 	}
 	return o
 }
@@ -177,12 +177,12 @@ func (f *fold) itemDone(item *Item, co map[string]any) {
 		o = &openMessage{index: len(f.slots)}
 		f.slots = append(f.slots, nil)
 	}
-	if f.h.Prepare != nil {
-		f.h.Prepare(item)
+	if f.framer != nil {
+		f.framer.Prepare(item)
 	}
 	f.slots[o.index] = item
-	if f.h.Done != nil {
-		f.h.Done(item, o.index, wasOpen, co)
+	if f.framer != nil {
+		f.framer.Done(item, o.index, wasOpen, co)
 	}
 }
 

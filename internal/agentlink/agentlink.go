@@ -12,22 +12,22 @@ var (
 	AppendEvent any
 	// AppendResponse is func(b []byte, r *agent.Response) ([]byte, error).
 	AppendResponse any
-	// NewFold is func(resp *agent.Response, h FoldHooks[*agent.Item]) any,
+	// NewFold is func(resp *agent.Response, f Framer[*agent.Item]) any,
 	// returning the aggregator behind agent.FromStream; its dynamic type has
 	// the methods Add(*agent.StreamEvent) (agent.StreamEvent, bool, error)
-	// and Finish().
+	// and Finish(). f may be nil.
 	NewFold any
 )
 
-// FoldHooks let the host frame a stream while the aggregator folds it.
-// Item is *agent.Item.
-type FoldHooks[Item any] struct {
+// Framer lets the host frame a stream while the aggregator folds it. Item
+// is *agent.Item.
+type Framer[Item any] interface {
 	// Prepare completes an item before it is kept (ids, status, role).
-	Prepare func(item Item)
+	Prepare(item Item)
 	// Opened reports that the message id, streamed as deltas, took the
 	// output index.
-	Opened func(id string, index int)
+	Opened(id string, index int)
 	// Done reports that item is complete at the output index; wasOpen says
 	// whether deltas opened it, co are the custom_outputs its event carried.
-	Done func(item Item, index int, wasOpen bool, co map[string]any)
+	Done(item Item, index int, wasOpen bool, co map[string]any)
 }

@@ -54,7 +54,10 @@ func (s *Server) begin(c *gin.Context) {
 	r := c.Request
 	env := &agent.Env{RequestID: requestID(r.Header.Get("X-Request-Id")), Dev: s.dev}
 	c.Writer.Header().Set("X-Request-Id", env.RequestID)
-	ctx := payloads.NewContext(agent.NewContext(r.Context(), env), telemetry.PayloadsEnabled())
+	ctx := agent.NewContext(r.Context(), env)
+	if telemetry.PayloadsEnabled() { // off by default: no context value, no allocation
+		ctx = payloads.NewContext(ctx, true)
+	}
 	ctx, q := s.tel.Start(ctx, r, c.FullPath())
 	c.Request = r.WithContext(ctx)
 	// Deferred, so a request whose handler panics past the recoverer

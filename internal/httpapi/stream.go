@@ -80,13 +80,13 @@ type synth struct {
 	out  *sse
 	seq  int
 	resp *agent.Response
-	fold *wire.Fold
+	fold wire.Fold
 	cur  agent.StreamEvent // the frame being written: events passed by value stay off the heap
 }
 
 func newSynth(out *sse, resp *agent.Response) *synth {
 	y := &synth{out: out, resp: resp}
-	y.fold = wire.NewFold(resp, wire.Hooks{Prepare: normalizeItem, Opened: y.opened, Done: y.done})
+	y.fold = wire.NewFold(resp, y)
 	return y
 }
 
@@ -115,8 +115,11 @@ func (y *synth) handle(ev *agent.StreamEvent) error {
 	return nil
 }
 
-// opened announces a message that deltas started.
-func (y *synth) opened(id string, index int) {
+// Prepare gives an output item what OpenAI clients require (wire.Framer).
+func (y *synth) Prepare(it *agent.Item) { normalizeItem(it) }
+
+// Opened announces a message that deltas started (wire.Framer).
+func (y *synth) Opened(id string, index int) {
 	y.send(agent.StreamEvent{Type: wireproto.EventOutputItemAdded, OutputIndex: index, Item: &agent.Item{
 		Type: agent.TypeMessage, ID: id, Status: wireproto.StatusInProgress, Role: "assistant",
 		Content: agent.PartsContent(),
@@ -125,9 +128,10 @@ func (y *synth) opened(id string, index int) {
 		Part: &agent.Part{Type: wireproto.PartOutputText}})
 }
 
-// done completes an item: it closes one that deltas opened, or sends the
-// whole added/content/done sequence for an item that arrives complete.
-func (y *synth) done(item *agent.Item, index int, wasOpen bool, co map[string]any) {
+// Done completes an item (wire.Framer): it closes one that deltas opened,
+// or sends the whole added/content/done sequence for an item that arrives
+// complete.
+func (y *synth) Done(item *agent.Item, index int, wasOpen bool, co map[string]any) {
 	isMsg := item.Kind() == agent.TypeMessage
 	if !wasOpen {
 		added := *item

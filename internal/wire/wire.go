@@ -35,7 +35,7 @@ func DecodeRequest(data []byte) (*agent.Request, error) {
 var (
 	appendEvent    = agentlink.AppendEvent.(func([]byte, *agent.StreamEvent) ([]byte, error))
 	appendResponse = agentlink.AppendResponse.(func([]byte, *agent.Response) ([]byte, error))
-	newFold        = agentlink.NewFold.(func(*agent.Response, agentlink.FoldHooks[*agent.Item]) any)
+	newFold        = agentlink.NewFold.(func(*agent.Response, agentlink.Framer[*agent.Item]) any)
 )
 
 // AppendEvent appends the JSON form of ev to b, as json.Marshal(ev) writes
@@ -46,39 +46,38 @@ func AppendEvent(b []byte, ev *agent.StreamEvent) ([]byte, error) { return appen
 // writes it, without allocating when b has room.
 func AppendResponse(b []byte, r *agent.Response) ([]byte, error) { return appendResponse(b, r) }
 
-// Hooks let the host write a stream's frames while a Fold folds it. Each
-// may be nil.
-type Hooks = agentlink.FoldHooks[*agent.Item]
+// Framer lets the host write a stream's frames while a Fold folds it:
+// Prepare completes an item before it is kept, Opened announces a message
+// that deltas started, Done an item completed at its output index.
+type Framer = agentlink.Framer[*agent.Item]
+
+type folder interface {
+	Add(ev *agent.StreamEvent) (agent.StreamEvent, bool, error)
+	Finish()
+}
 
 // A Fold folds the events an agent emits into a response: the one
 // aggregator, shared with agent.FromStream. It is not safe for concurrent
 // use; the host serialises emit.
-type Fold struct {
-	f interface {
-		Add(ev *agent.StreamEvent) (agent.StreamEvent, bool, error)
-		Finish()
-	}
-}
+type Fold struct{ f folder }
 
 // NewFold returns a Fold that merges into resp (its CustomOutputs, and on
-// Finish its Output and Usage), calling h as items open and complete.
-func NewFold(resp *agent.Response, h Hooks) *Fold {
-	return &Fold{f: newFold(resp, h).(interface {
-		Add(ev *agent.StreamEvent) (agent.StreamEvent, bool, error)
-		Finish()
-	})}
+// Finish its Output and Usage), calling fr (which may be nil) as items open
+// and complete.
+func NewFold(resp *agent.Response, fr Framer) Fold {
+	return Fold{f: newFold(resp, fr).(folder)}
 }
 
 // Add folds ev in. For an event to pass on to the client it returns the
 // event with its item id and output index set and pass=true; completed
-// items are reported through Hooks.Done instead, and the envelope events
+// items are reported through Framer.Done instead, and the envelope events
 // (response.created … response.completed) are the host's to write, so those
 // return pass=false. An error means the event is malformed; emit returns it
 // to the agent.
-func (f *Fold) Add(ev *agent.StreamEvent) (out agent.StreamEvent, pass bool, err error) {
+func (f Fold) Add(ev *agent.StreamEvent) (out agent.StreamEvent, pass bool, err error) {
 	return f.f.Add(ev)
 }
 
-// Finish completes the messages left open (through Hooks.Done, in output
+// Finish completes the messages left open (through Framer.Done, in output
 // order) and sets the response's Output and Usage.
-func (f *Fold) Finish() { f.f.Finish() }
+func (f Fold) Finish() { f.f.Finish() }
