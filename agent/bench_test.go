@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wire"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // decodeBodies are a minimal request and a fuller one with client tools,
@@ -33,9 +35,9 @@ func BenchmarkDecodeRequest(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				req, err := agent.DecodeRequest(body)
+				req, err := wire.DecodeRequest(body)
 				if err == nil {
-					err = req.Validate()
+					err = wire.Validate(req)
 				}
 				if err != nil {
 					b.Fatal(err)
@@ -50,12 +52,12 @@ func BenchmarkDecodeRequest(b *testing.B) {
 func encodeResponse() *agent.Response {
 	ptc := true
 	return &agent.Response{
-		ID: "resp_1", CreatedAt: 1796000000, Status: agent.StatusCompleted, Model: "assistant",
+		ID: "resp_1", CreatedAt: 1796000000, Status: wireproto.StatusCompleted, Model: "assistant",
 		ParallelToolCalls: &ptc, ToolChoice: []byte(`"auto"`), Tools: []agent.ToolSpec{},
 		Output: []agent.Item{
-			{Type: agent.TypeFunctionCall, ID: "fc_1", Status: agent.StatusCompleted, CallID: "call_1", Name: "lookup_order", Arguments: `{"id":1234}`},
-			{Type: agent.TypeFunctionCallOutput, ID: "fco_1", Status: agent.StatusCompleted, CallID: "call_1", Output: agent.TextContent(`{"status":"shipped"}`)},
-			agent.TextOutputItem("Order 1234 shipped on Monday and arrives on Thursday.", "msg_1"),
+			{Type: agent.TypeFunctionCall, ID: "fc_1", Status: wireproto.StatusCompleted, CallID: "call_1", Name: "lookup_order", Arguments: `{"id":1234}`},
+			{Type: agent.TypeFunctionCallOutput, ID: "fco_1", Status: wireproto.StatusCompleted, CallID: "call_1", Output: agent.TextContent(`{"status":"shipped"}`)},
+			agent.TextItem("msg_1", "Order 1234 shipped on Monday and arrives on Thursday."),
 		},
 		Usage: &agent.Usage{InputTokens: 120, OutputTokens: 30, TotalTokens: 150},
 	}
@@ -69,7 +71,7 @@ func BenchmarkAppendResponse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		if buf, err = r.AppendJSON(buf[:0]); err != nil {
+		if buf, err = wire.AppendResponse(buf[:0], r); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -78,15 +80,15 @@ func BenchmarkAppendResponse(b *testing.B) {
 // BenchmarkAppendEvents measures encoding the events of a short streamed
 // message: item added, part added, deltas, text done, part done, item done.
 func BenchmarkAppendEvents(b *testing.B) {
-	msg := agent.TextOutputItem("Order 1234 shipped on Monday.", "msg_1")
-	added := agent.Item{Type: agent.TypeMessage, ID: "msg_1", Status: agent.StatusInProgress, Role: "assistant", Content: agent.PartsContent()}
+	msg := agent.TextItem("msg_1", "Order 1234 shipped on Monday.")
+	added := agent.Item{Type: agent.TypeMessage, ID: "msg_1", Status: wireproto.StatusInProgress, Role: "assistant", Content: agent.PartsContent()}
 	evs := []agent.StreamEvent{
-		{Type: agent.EventOutputItemAdded, Item: &added},
-		{Type: agent.EventContentPartAdded, ItemID: "msg_1", Part: &agent.Part{Type: agent.PartOutputText}},
+		{Type: wireproto.EventOutputItemAdded, Item: &added},
+		{Type: wireproto.EventContentPartAdded, ItemID: "msg_1", Part: &agent.Part{Type: wireproto.PartOutputText}},
 		{Type: agent.EventOutputTextDelta, ItemID: "msg_1", Delta: "Order 1234 "},
 		{Type: agent.EventOutputTextDelta, ItemID: "msg_1", Delta: "shipped on Monday."},
-		{Type: agent.EventOutputTextDone, ItemID: "msg_1", Text: "Order 1234 shipped on Monday."},
-		{Type: agent.EventContentPartDone, ItemID: "msg_1", Part: &msg.Content.Parts[0]},
+		{Type: wireproto.EventOutputTextDone, ItemID: "msg_1", Text: "Order 1234 shipped on Monday."},
+		{Type: wireproto.EventContentPartDone, ItemID: "msg_1", Part: &msg.Content.Parts[0]},
 		{Type: agent.EventOutputItemDone, Item: &msg},
 	}
 	buf := make([]byte, 0, 4096)
@@ -95,7 +97,7 @@ func BenchmarkAppendEvents(b *testing.B) {
 		buf = buf[:0]
 		for i := range evs {
 			var err error
-			if buf, err = evs[i].AppendJSON(buf); err != nil {
+			if buf, err = wire.AppendEvent(buf, &evs[i]); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -6,8 +6,12 @@ import (
 	"github.com/databricks/databricks-sdk-go"
 )
 
-// Env is everything the host prepared for one request before the agent runs.
-// It is read-only for the agent and valid only for the request's lifetime.
+// Env is everything the host prepared for one request before the agent runs;
+// FromContext returns it from the ctx the agent is called with. The host
+// fills it before Predict or PredictStream and does not change it after, so
+// it may be read from any goroutine of the request; it is read-only for the
+// agent and valid only for the request's lifetime (do not keep it, or its
+// clients, past the call).
 type Env struct {
 	RequestID string
 	Caller    Caller
@@ -26,10 +30,6 @@ type Env struct {
 	Skipped []SkippedTool // tools dropped for this caller, with reasons
 
 	Dev bool // the host runs with --dev
-	// TracePayloads says the host records request input and tool arguments
-	// and results in spans (serve --trace-payloads); off by default, since
-	// they may hold personal data.
-	TracePayloads bool
 }
 
 // Identity describes a principal without any credential.
@@ -40,7 +40,10 @@ type Identity struct {
 	DisplayName string `json:"display_name,omitempty"`
 }
 
-// Caller is who sent the request.
+// Caller is who sent the request. PrincipalID is the verified principal of
+// the caller (the workspace's id, never a header value or a token), or ""
+// for an anonymous caller; key per-caller state by it, and share none when
+// it is "".
 type Caller struct {
 	Identity           // what is known without a network call
 	Authenticated bool // a credential came with the request
@@ -68,14 +71,16 @@ func (c Caller) Resolve(ctx context.Context) (Identity, error) {
 
 type envKey struct{}
 
-// NewContext returns a copy of ctx that carries env.
+// NewContext returns a copy of ctx that carries env. The host calls it for
+// every request; a unit test of an agent may call it to hand the agent a
+// caller or tools.
 func NewContext(ctx context.Context, env *Env) context.Context {
 	return context.WithValue(ctx, envKey{}, env)
 }
 
-// EnvFrom returns the request environment carried by ctx, or an empty Env
-// (never nil) when there is none, as in a unit test of an agent.
-func EnvFrom(ctx context.Context) *Env {
+// FromContext returns the request environment carried by ctx, or an empty
+// Env (never nil) when there is none, as in a unit test of an agent.
+func FromContext(ctx context.Context) *Env {
 	if env, ok := ctx.Value(envKey{}).(*Env); ok && env != nil {
 		return env
 	}

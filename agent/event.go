@@ -2,27 +2,17 @@ package agent
 
 import (
 	"encoding/json"
+
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
-// Stream event types (OpenAI's names; MLflow uses the same ones).
+// The stream event types an agent emits (OpenAI's names; MLflow uses the
+// same ones). The host writes the others (response.created, …,
+// response.completed) around them.
 const (
-	EventCreated            = "response.created"
-	EventInProgress         = "response.in_progress"
-	EventCompleted          = "response.completed"
-	EventFailed             = "response.failed"
-	EventIncomplete         = "response.incomplete"
-	EventOutputItemAdded    = "response.output_item.added"
-	EventOutputItemDone     = "response.output_item.done"
-	EventContentPartAdded   = "response.content_part.added"
-	EventContentPartDone    = "response.content_part.done"
-	EventOutputTextDelta    = "response.output_text.delta"
-	EventOutputTextDone     = "response.output_text.done"
-	EventAnnotationAdded    = "response.output_text.annotation.added"
-	EventFunctionArgsDelta  = "response.function_call_arguments.delta"
-	EventFunctionArgsDone   = "response.function_call_arguments.done"
-	EventReasoningTextDelta = "response.reasoning_summary_text.delta"
-	EventReasoningTextDone  = "response.reasoning_summary_text.done"
-	EventError              = "error"
+	EventOutputTextDelta = "response.output_text.delta"            // TextDelta
+	EventOutputItemDone  = "response.output_item.done"             // ItemDone
+	EventAnnotationAdded = "response.output_text.annotation.added" // AnnotationAdded
 )
 
 // StreamEvent is one event of a Responses stream. Which members are written
@@ -61,27 +51,28 @@ type StreamEvent struct {
 }
 
 // MarshalJSON writes the event with the members its type carries.
-func (e StreamEvent) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil) }
+func (e StreamEvent) MarshalJSON() ([]byte, error) { return e.appendJSON(nil) }
 
-// AppendJSON appends the JSON form of e to b.
-func (e *StreamEvent) AppendJSON(b []byte) ([]byte, error) {
+// appendJSON appends the JSON form of e to b; the host reaches it through
+// internal/wire to write stream frames into a reused buffer.
+func (e *StreamEvent) appendJSON(b []byte) ([]byte, error) {
 	w := newObj(b)
 	w.str("type", e.Type)
 	w.int("sequence_number", e.SequenceNumber)
 	var err error
 	switch e.Type {
-	case EventCreated, EventInProgress, EventCompleted, EventFailed, EventIncomplete:
+	case wireproto.EventCreated, wireproto.EventInProgress, wireproto.EventCompleted, wireproto.EventFailed, wireproto.EventIncomplete:
 		if e.Response != nil {
 			w.key("response")
-			w.b, err = e.Response.AppendJSON(w.b)
+			w.b, err = e.Response.appendJSON(w.b)
 		}
-	case EventOutputItemAdded, EventOutputItemDone:
+	case wireproto.EventOutputItemAdded, EventOutputItemDone:
 		w.int("output_index", e.OutputIndex)
 		if e.Item != nil {
 			w.key("item")
 			w.b, err = e.Item.appendJSON(w.b)
 		}
-	case EventContentPartAdded, EventContentPartDone:
+	case wireproto.EventContentPartAdded, wireproto.EventContentPartDone:
 		e.indexes(&w, true)
 		if e.Part != nil {
 			w.key("part")
@@ -91,7 +82,7 @@ func (e *StreamEvent) AppendJSON(b []byte) ([]byte, error) {
 		e.indexes(&w, true)
 		w.str("delta", e.Delta)
 		e.logprobs(&w)
-	case EventOutputTextDone:
+	case wireproto.EventOutputTextDone:
 		e.indexes(&w, true)
 		w.str("text", e.Text)
 		e.logprobs(&w)
@@ -102,22 +93,22 @@ func (e *StreamEvent) AppendJSON(b []byte) ([]byte, error) {
 			w.key("annotation")
 			w.b = e.Annotation.appendJSON(w.b)
 		}
-	case EventFunctionArgsDelta:
+	case wireproto.EventFunctionArgsDelta:
 		e.indexes(&w, false)
 		w.str("delta", e.Delta)
-	case EventFunctionArgsDone:
+	case wireproto.EventFunctionArgsDone:
 		e.indexes(&w, false)
 		w.strOpt("name", e.Name)
 		w.str("arguments", e.Arguments)
-	case EventReasoningTextDelta, EventReasoningTextDone:
+	case wireproto.EventReasoningTextDelta, wireproto.EventReasoningTextDone:
 		e.indexes(&w, false)
 		w.int("summary_index", e.SummaryIndex)
-		if e.Type == EventReasoningTextDelta {
+		if e.Type == wireproto.EventReasoningTextDelta {
 			w.str("delta", e.Delta)
 		} else {
 			w.str("text", e.Text)
 		}
-	case EventError:
+	case wireproto.EventError:
 		// OpenAI's error event at the top level, and the same facts nested
 		// under "error" so that clients which only look there (MLflow's
 		// deployment client, openai-go's stream decoder) fail the stream too.
@@ -162,7 +153,7 @@ func (e *StreamEvent) AppendJSON(b []byte) ([]byte, error) {
 		}
 		if e.Response != nil && err == nil {
 			w.key("response")
-			w.b, err = e.Response.AppendJSON(w.b)
+			w.b, err = e.Response.appendJSON(w.b)
 		}
 		w.strOpt("code", e.Code)
 		w.strOpt("message", e.Message)
@@ -312,7 +303,7 @@ func (e *StreamEvent) decode(data []byte) error {
 	e.Extra = extra
 	if err == nil && e.Type == "" && e.Message != "" {
 		if _, ok := extra["error"]; ok {
-			e.Type = EventError
+			e.Type = wireproto.EventError
 		}
 	}
 	return err

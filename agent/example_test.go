@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -19,29 +20,25 @@ func (upper) PredictStream(ctx context.Context, req *agent.Request, emit agent.E
 			return err
 		}
 	}
-	return emit(agent.ItemDone(agent.TextOutputItem(text, id)))
+	return emit(agent.ItemDone(agent.TextItem(id, text)))
 }
 
 // A streaming agent also answers in one piece through FromStream, which
-// keeps only the output_item.done items, as MLflow does.
+// folds the stream exactly as the host folds it for response.completed.
 func ExampleFromStream() {
 	a := agent.FromStream(upper{})
-	req, _ := agent.DecodeRequest([]byte(`{"input":"hello world"}`))
+	req := new(agent.Request)
+	_ = json.Unmarshal([]byte(`{"input":"hello world"}`), req)
 	resp, _ := a.Predict(context.Background(), req)
 	fmt.Println(resp.OutputText())
 	// Output: HELLO WORLD
 }
 
-func ExampleDecodeRequest() {
-	req, err := agent.DecodeRequest([]byte(`{"input":[{"role":"user","content":"hi"}],"custom_inputs":{"k":1},"context":{"conversation_id":"c1"}}`))
-	if err == nil {
-		err = req.Validate()
-	}
-	fmt.Println(req.LastUserText(), req.ConversationID(), err)
-
-	_, err = agent.DecodeRequest([]byte(`{"input":[{"role":"user","content":7}]}`))
-	fmt.Println(err)
-	// Output:
-	// hi c1 <nil>
-	// input[0].content: expected string or array, got number
+// A Request reads either dialect: OpenAI's (a string input) and MLflow's
+// (an input list, custom_inputs, context).
+func ExampleRequest() {
+	var req agent.Request
+	err := json.Unmarshal([]byte(`{"input":[{"role":"user","content":"hi"}],"custom_inputs":{"k":1},"context":{"conversation_id":"c1"}}`), &req)
+	fmt.Println(req.LastUserText(), req.ConversationID(), req.CustomInputs["k"], err)
+	// Output: hi c1 1 <nil>
 }

@@ -3,11 +3,13 @@ package agent
 import (
 	"crypto/rand"
 	"encoding/hex"
+
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // The helpers below build the items and events MLflow's ResponsesAgent
-// helpers build (create_text_output_item, create_text_delta, …), with the
-// same arguments in the same order.
+// helpers build (create_text_output_item, create_text_delta, …). Item
+// helpers take the item's id first.
 
 // NewID returns prefix + "_" + 32 random hex digits, e.g. NewID("msg").
 func NewID(prefix string) string {
@@ -20,14 +22,14 @@ func NewID(prefix string) string {
 	return string(b)
 }
 
-// TextOutputItem is an assistant message with one output_text part.
-func TextOutputItem(text, id string, annotations ...Annotation) Item {
+// TextItem is an assistant message with one output_text part.
+func TextItem(id, text string, annotations ...Annotation) Item {
 	return Item{
 		Type: TypeMessage,
 		ID:   id,
 		Role: "assistant",
 		Content: PartsContent(Part{
-			Type:        PartOutputText,
+			Type:        wireproto.PartOutputText,
 			Text:        text,
 			Annotations: annotations,
 		}),
@@ -49,12 +51,13 @@ func FunctionCallOutputItem(callID, output string) Item {
 	return Item{Type: TypeFunctionCallOutput, CallID: callID, Output: TextContent(output)}
 }
 
-// ReasoningItem is a reasoning summary.
+// ReasoningItem is a reasoning summary; the id may be empty (the host makes
+// one).
 func ReasoningItem(id, reasoningText string) Item {
 	return Item{
 		Type:    TypeReasoning,
 		ID:      id,
-		Summary: []Part{{Type: PartSummaryText, Text: reasoningText}},
+		Summary: []Part{{Type: wireproto.PartSummaryText, Text: reasoningText}},
 	}
 }
 

@@ -3,6 +3,8 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // Item types of the Responses protocol that the helpers and validation know.
@@ -13,14 +15,6 @@ const (
 	TypeReasoning           = "reasoning"
 	TypeMCPApprovalRequest  = "mcp_approval_request"
 	TypeMCPApprovalResponse = "mcp_approval_response"
-)
-
-// Item statuses.
-const (
-	StatusInProgress = "in_progress"
-	StatusCompleted  = "completed"
-	StatusIncomplete = "incomplete"
-	StatusFailed     = "failed"
 )
 
 // Item is one input or output item of any type. It carries the known fields
@@ -247,7 +241,7 @@ func (c Content) MarshalJSON() ([]byte, error) { return c.appendJSON(nil), nil }
 
 func (c *Content) appendJSON(b []byte) []byte {
 	if c.Parts == nil {
-		return appendString(b, c.Text)
+		return wireproto.AppendString(b, c.Text)
 	}
 	return appendParts(b, c.Parts)
 }
@@ -280,7 +274,7 @@ func (c *Content) decode(data []byte) error {
 		c.Parts, c.present = parts, true
 		return nil
 	default:
-		return &FieldError{Msg: "expected string or array, got " + jsonKind(data)}
+		return &wireproto.FieldError{Msg: "expected string or array, got " + jsonKind(data)}
 	}
 }
 
@@ -294,17 +288,6 @@ func appendParts(b []byte, parts []Part) []byte {
 	}
 	return append(b, ']')
 }
-
-// Content part types.
-const (
-	PartInputText     = "input_text"
-	PartInputImage    = "input_image"
-	PartInputFile     = "input_file"
-	PartOutputText    = "output_text"
-	PartRefusal       = "refusal"
-	PartSummaryText   = "summary_text"
-	PartReasoningText = "reasoning_text"
-)
 
 // Part is one element of a content or summary list.
 type Part struct {
@@ -330,7 +313,7 @@ func (p *Part) appendJSON(b []byte) []byte {
 	w := newObj(b)
 	w.str("type", p.Type)
 	switch p.Type {
-	case PartOutputText:
+	case wireproto.PartOutputText:
 		w.str("text", p.Text)
 		w.key("annotations")
 		w.b = append(w.b, '[')
@@ -346,9 +329,9 @@ func (p *Part) appendJSON(b []byte) []byte {
 			w.key("logprobs")
 			w.b = append(w.b, '[', ']')
 		}
-	case PartInputText, PartSummaryText, PartReasoningText:
+	case wireproto.PartInputText, wireproto.PartSummaryText, wireproto.PartReasoningText:
 		w.str("text", p.Text)
-	case PartRefusal:
+	case wireproto.PartRefusal:
 		w.str("refusal", p.Refusal)
 	default:
 		w.strOpt("text", p.Text)
@@ -412,13 +395,6 @@ func (p *Part) decode(data []byte) error {
 	p.Extra = extra
 	return err
 }
-
-// Annotation types MLflow accepts on output_text.
-const (
-	AnnotationURLCitation  = "url_citation"
-	AnnotationFileCitation = "file_citation"
-	AnnotationFilePath     = "file_path"
-)
 
 // Annotation is a citation attached to output text.
 type Annotation struct {

@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/registry"
+	"github.com/agentrt/agentrt/internal/wire"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // canonical re-encodes JSON with sorted keys so that documents compare by
@@ -62,7 +65,7 @@ func TestHelpersMatchMLflow(t *testing.T) {
 	}{
 		// MLflow's helper writes no logprobs; OpenAI's OutputTextContent
 		// requires them, and MLflow's reader ignores the member.
-		{agent.TextOutputItem("hi", "msg_1"), `{"type":"message","id":"msg_1","role":"assistant","content":[{"type":"output_text","text":"hi","annotations":[],"logprobs":[]}]}`},
+		{agent.TextItem("msg_1", "hi"), `{"type":"message","id":"msg_1","role":"assistant","content":[{"type":"output_text","text":"hi","annotations":[],"logprobs":[]}]}`},
 		{agent.TextDelta("h", "msg_1"), `{"type":"response.output_text.delta","sequence_number":0,"item_id":"msg_1","output_index":0,"content_index":0,"delta":"h","logprobs":[]}`},
 		{agent.FunctionCallItem("fc", "c", "n", "{}"), `{"type":"function_call","id":"fc","call_id":"c","name":"n","arguments":"{}"}`},
 		{agent.FunctionCallOutputItem("c", "out"), `{"type":"function_call_output","call_id":"c","output":"out"}`},
@@ -108,11 +111,11 @@ func TestStreamEventRoundTrip(t *testing.T) {
 
 func TestRequestDialects(t *testing.T) {
 	openAI := `{"model":"m","input":"hello","instructions":"be nice","metadata":{"conversation_id":"c9"},"tools":[{"type":"function","name":"f","parameters":{"type":"object"}}],"tool_choice":"auto","stream":true,"temperature":0.5,"include":["x"]}`
-	req, err := agent.DecodeRequest([]byte(openAI))
+	req, err := wire.DecodeRequest([]byte(openAI))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := req.Validate(); err != nil {
+	if err := wire.Validate(req); err != nil {
 		t.Fatal(err)
 	}
 	if req.LastUserText() != "hello" || !req.Stream || req.Model != "m" || req.Instructions != "be nice" ||
@@ -125,11 +128,11 @@ func TestRequestDialects(t *testing.T) {
 	}
 
 	mlflow := `{"input":[{"role":"user","content":"a"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"1"},{"role":"user","content":[{"type":"input_text","text":"last"}]}],"custom_inputs":{"k":"v"},"context":{"conversation_id":"conv","user_id":"u"}}`
-	req, err = agent.DecodeRequest([]byte(mlflow))
+	req, err = wire.DecodeRequest([]byte(mlflow))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := req.Validate(); err != nil {
+	if err := wire.Validate(req); err != nil {
 		t.Fatal(err)
 	}
 	if req.LastUserText() != "last" || req.ConversationID() != "conv" || req.CustomInputs["k"] != "v" || req.Context.UserID != "u" {
@@ -155,11 +158,11 @@ func TestValidateNamesTheField(t *testing.T) {
 		`{"input":[{"role":"assistant","content":[{"type":"output_text","text":"x","annotations":[{"type":"bogus"}]}]}]}`: "input[0].content[0].annotations[0].type",
 	}
 	for body, field := range tests {
-		req, err := agent.DecodeRequest([]byte(body))
+		req, err := wire.DecodeRequest([]byte(body))
 		if err == nil {
-			err = req.Validate()
+			err = wire.Validate(req)
 		}
-		var fe *agent.FieldError
+		var fe *wire.FieldError
 		if !errors.As(err, &fe) || fe.Field != field {
 			t.Errorf("%s: error %v, want field %q", body, err, field)
 		}
@@ -176,8 +179,8 @@ func TestDecodeErrorsNameTheField(t *testing.T) {
 		`nope`: "",
 	}
 	for body, field := range tests {
-		_, err := agent.DecodeRequest([]byte(body))
-		var fe *agent.FieldError
+		_, err := wire.DecodeRequest([]byte(body))
+		var fe *wire.FieldError
 		if !errors.As(err, &fe) || fe.Field != field {
 			t.Errorf("%s: error %v, want field %q", body, err, field)
 		}
@@ -196,12 +199,12 @@ func (s streamer) PredictStream(ctx context.Context, req *agent.Request, emit ag
 }
 
 func TestFromStreamKeepsOnlyDoneItems(t *testing.T) {
-	done := agent.ItemDone(agent.TextOutputItem("hello", "m1"))
+	done := agent.ItemDone(agent.TextItem("m1", "hello"))
 	done.CustomOutputs = map[string]any{"a": 1.0}
 	s := streamer{events: []*agent.StreamEvent{
 		agent.TextDelta("hel", "m1"), agent.TextDelta("lo", "m1"), done,
 		agent.ItemDone(agent.FunctionCallItem("f", "c", "n", "{}")),
-		{Type: agent.EventCompleted, Response: &agent.Response{Usage: &agent.Usage{TotalTokens: 7}}},
+		{Type: wireproto.EventCompleted, Response: &agent.Response{Usage: &agent.Usage{TotalTokens: 7}}},
 	}}
 	a := agent.FromStream(s)
 	resp, err := a.Predict(context.Background(), &agent.Request{})
@@ -219,14 +222,14 @@ func TestFromStreamKeepsOnlyDoneItems(t *testing.T) {
 func TestRegistry(t *testing.T) {
 	newFn := func() (agent.Agent, error) { return nil, nil }
 	agent.Register("registry-test", newFn)
-	if _, ok := agent.Lookup("registry-test"); !ok {
+	if _, ok := registry.Lookup("registry-test"); !ok {
 		t.Fatal("Lookup failed")
 	}
-	if _, ok := agent.Lookup("absent"); ok {
+	if _, ok := registry.Lookup("absent"); ok {
 		t.Fatal("Lookup found an absent name")
 	}
 	found := false
-	for _, n := range agent.Names() {
+	for _, n := range registry.Names() {
 		found = found || n == "registry-test"
 	}
 	if !found {

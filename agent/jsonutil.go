@@ -10,72 +10,16 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // The wire types marshal and unmarshal by hand: field presence follows the protocol (an
 // output_text part always carries "annotations", an index 0 is written), the
 // hot path avoids reflection, and unknown fields are spliced back in.
 
-// FieldError reports a request that does not match the schema, or is not
-// JSON. Field is a JSON path such as "input[1].content[0].type"; an empty
-// Field means the whole body (or, for a syntax error, that the error is not
-// inside any member). Offset is set for syntax errors only: the number of
-// bytes of the body read when the error was found, as in
-// json.SyntaxError (so the offending byte is the Offset-th, counting from 1).
-type FieldError struct {
-	Field  string
-	Msg    string
-	Offset int64
-}
-
-func (e *FieldError) Error() string {
-	if e.Field == "" {
-		return e.Msg
-	}
-	return e.Field + ": " + e.Msg
-}
-
 // fieldErr prefixes err with a path element ("input", "[2]", "content").
-func fieldErr(prefix string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var fe *FieldError
-	if errors.As(err, &fe) {
-		switch {
-		case fe.Field == "":
-			return &FieldError{Field: prefix, Msg: fe.Msg, Offset: fe.Offset}
-		case fe.Field[0] == '[':
-			return &FieldError{Field: prefix + fe.Field, Msg: fe.Msg, Offset: fe.Offset}
-		default:
-			return &FieldError{Field: prefix + "." + fe.Field, Msg: fe.Msg, Offset: fe.Offset}
-		}
-	}
-	return &FieldError{Field: prefix, Msg: describeJSONErr(err)}
-}
-
-func describeJSONErr(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		want := te.Type.Kind().String()
-		switch want {
-		case "slice":
-			want = "array"
-		case "map", "struct":
-			want = "object"
-		case "float64", "int", "int64":
-			want = "number"
-		case "bool":
-			want = "boolean"
-		}
-		return fmt.Sprintf("expected %s, got %s", want, te.Value)
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return "malformed JSON: " + se.Error()
-	}
-	return err.Error()
-}
+func fieldErr(prefix string, err error) error { return wireproto.Prefix(prefix, err) }
 
 // forEachField walks the members of a JSON object, calling fn with each key
 // and raw value; fn reports whether it knew the key. Unknown members are
@@ -85,7 +29,7 @@ func describeJSONErr(err error) string {
 func forEachField(data []byte, fn func(key string, raw json.RawMessage) (bool, error)) (map[string]json.RawMessage, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
-		return nil, &FieldError{Msg: "expected object, got " + jsonKind(data)}
+		return nil, &wireproto.FieldError{Msg: "expected object, got " + jsonKind(data)}
 	}
 	var extra map[string]json.RawMessage
 	i := skipWS(data, 1)
@@ -108,7 +52,7 @@ func forEachField(data []byte, fn func(key string, raw json.RawMessage) (bool, e
 		if seen.repeated(key) {
 			// Last-wins would let two readers of one body disagree, and half
 			// of a repeated member can survive into the decoded value.
-			return nil, &FieldError{Field: key, Msg: "member repeated in the same object"}
+			return nil, &wireproto.FieldError{Field: key, Msg: "member repeated in the same object"}
 		}
 		i = skipWS(data, i+n)
 		if i >= len(data) || data[i] != ':' {
@@ -182,7 +126,7 @@ func (m *memberNames) repeated(k string) bool {
 func splitArray(data json.RawMessage, dst *[]json.RawMessage) error {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '[' {
-		return &FieldError{Msg: "expected array, got " + jsonKind(data)}
+		return &wireproto.FieldError{Msg: "expected array, got " + jsonKind(data)}
 	}
 	out := (*dst)[:0]
 	i := skipWS(data, 1)
@@ -210,7 +154,7 @@ func splitArray(data json.RawMessage, dst *[]json.RawMessage) error {
 	return errMalformed
 }
 
-var errMalformed = &FieldError{Msg: "malformed JSON"}
+var errMalformed = &wireproto.FieldError{Msg: "malformed JSON"}
 
 // checkJSON is the one validation pass at the top of an exported decode:
 // data must be exactly one JSON value (surrounding whitespace allowed).
@@ -228,7 +172,7 @@ func checkJSON(data []byte) error {
 		return errMalformed // not reached: Valid and Unmarshal agree
 	}
 	off := min(max(se.Offset, 0), int64(len(data)))
-	return &FieldError{Field: pathAt(data, int(off)), Offset: off,
+	return &wireproto.FieldError{Field: pathAt(data, int(off)), Offset: off,
 		Msg: "invalid JSON at byte " + strconv.FormatInt(off, 10) + ": " + se.Error()}
 }
 
@@ -386,7 +330,7 @@ func unquote(lit []byte) (string, error) {
 	}
 	var s string
 	if err := json.Unmarshal(lit, &s); err != nil {
-		return "", &FieldError{Msg: describeJSONErr(err)}
+		return "", &wireproto.FieldError{Msg: wireproto.Describe(err)}
 	}
 	return s, nil
 }
@@ -422,7 +366,7 @@ func decodeString(raw json.RawMessage, dst *string) error {
 		return nil
 	}
 	if len(raw) < 2 || raw[0] != '"' {
-		return &FieldError{Msg: "expected string, got " + jsonKind(raw)}
+		return &wireproto.FieldError{Msg: "expected string, got " + jsonKind(raw)}
 	}
 	s, err := unquote(raw)
 	*dst = s
@@ -431,7 +375,7 @@ func decodeString(raw json.RawMessage, dst *string) error {
 
 func decodeValue(raw json.RawMessage, dst any) error {
 	if err := json.Unmarshal(raw, dst); err != nil {
-		return &FieldError{Msg: describeJSONErr(err)}
+		return &wireproto.FieldError{Msg: wireproto.Describe(err)}
 	}
 	return nil
 }
@@ -453,13 +397,13 @@ func (w *objWriter) key(k string) {
 	} else {
 		w.b = append(w.b, ',')
 	}
-	w.b = appendString(w.b, k)
+	w.b = wireproto.AppendString(w.b, k)
 	w.b = append(w.b, ':')
 }
 
 func (w *objWriter) str(k, v string) {
 	w.key(k)
-	w.b = appendString(w.b, v)
+	w.b = wireproto.AppendString(w.b, v)
 }
 
 func (w *objWriter) strOpt(k, v string) {
@@ -556,59 +500,6 @@ func (w *objWriter) extra(m map[string]json.RawMessage) {
 func (w *objWriter) close() ([]byte, error) {
 	w.b = append(w.b, '}')
 	return w.b, w.err
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json does; HTML characters are left alone (this is not HTML).
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 break JavaScript parsers that eval JSON.
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // settings points at the generation settings that a request carries and its

@@ -41,8 +41,12 @@ type Manifest struct {
 }
 
 // Manifester is implemented by agents that declare their manifest in code.
-// The host calls Manifest once at start-up, looking through wrappers such as
-// FromStream's; a manifest file given to serve takes precedence.
+// The host calls Manifest once at start-up, from one goroutine, before
+// Provision and before serving, looking through wrappers such as
+// FromStream's; a manifest file given to serve takes precedence. A manifest
+// MLflow would reject (an unknown resource type, a resource without a name,
+// an empty scope) stops the host from starting, with an error naming the
+// offending entry.
 type Manifester interface {
 	Manifest() Manifest
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // Request is a ResponsesAgent request in either dialect: OpenAI's (input as a
@@ -91,7 +93,7 @@ func (t *ToolSpec) decode(data []byte) error {
 			return true, decodeString(raw, &t.Description)
 		case "parameters":
 			if !isNull(raw) && (len(raw) == 0 || raw[0] != '{') {
-				return true, &FieldError{Msg: "expected object, got " + jsonKind(raw)}
+				return true, &wireproto.FieldError{Msg: "expected object, got " + jsonKind(raw)}
 			}
 			t.Parameters = cloneRaw(raw)
 			return true, nil
@@ -140,23 +142,10 @@ func decodeOptInt(raw json.RawMessage, dst **int) error {
 	return nil
 }
 
-// DecodeRequest parses a request body: exactly one JSON object, with nothing
+// UnmarshalJSON reads either dialect: exactly one JSON object, with nothing
 // but whitespace after it, and no member name repeated in the objects it
-// reads. Every error is a *FieldError naming the offending member (and, for
-// malformed JSON, the byte offset); call Validate afterwards for the schema
-// rules.
-func DecodeRequest(data []byte) (*Request, error) {
-	if err := checkJSON(data); err != nil {
-		return nil, err
-	}
-	req := new(Request)
-	if err := req.decode(data); err != nil {
-		return nil, err
-	}
-	return req, nil
-}
-
-// UnmarshalJSON reads either dialect.
+// reads. It does not apply the schema rules the host checks before an agent
+// runs (roles, part types, required members).
 func (r *Request) UnmarshalJSON(data []byte) error {
 	if err := checkJSON(data); err != nil {
 		return err
@@ -189,7 +178,7 @@ func (r *Request) decode(data []byte) error {
 		case "tool_choice":
 			if !isNull(raw) {
 				if c := raw[0]; c != '"' && c != '{' {
-					return true, &FieldError{Msg: "expected string or object, got " + jsonKind(raw)}
+					return true, &wireproto.FieldError{Msg: "expected string or object, got " + jsonKind(raw)}
 				}
 				r.ToolChoice = cloneRaw(raw)
 			}
@@ -239,7 +228,7 @@ func (r *Request) decodeInput(raw json.RawMessage) error {
 	case isNull(raw):
 		return nil
 	default:
-		return &FieldError{Msg: "expected string or array, got " + jsonKind(raw)}
+		return &wireproto.FieldError{Msg: "expected string or array, got " + jsonKind(raw)}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // TestResponseWritesRequiredMembers: the members OpenAI's Response schema
@@ -75,9 +76,9 @@ func TestResponseWritesRequiredMembers(t *testing.T) {
 // none, and keeps the agent's own.
 func TestOutputTextPartWritesLogprobs(t *testing.T) {
 	for part, want := range map[*agent.Part]string{
-		{Type: agent.PartOutputText}: `{"type":"output_text","text":"","annotations":[],"logprobs":[]}`,
-		{Type: agent.PartOutputText, Text: "x", Logprobs: json.RawMessage(`[{"token":"x","logprob":0,"bytes":[120],"top_logprobs":[]}]`)}: `{"type":"output_text","text":"x","annotations":[],"logprobs":[{"token":"x","logprob":0,"bytes":[120],"top_logprobs":[]}]}`,
-		{Type: agent.PartInputText, Text: "q"}: `{"type":"input_text","text":"q"}`,
+		{Type: wireproto.PartOutputText}: `{"type":"output_text","text":"","annotations":[],"logprobs":[]}`,
+		{Type: wireproto.PartOutputText, Text: "x", Logprobs: json.RawMessage(`[{"token":"x","logprob":0,"bytes":[120],"top_logprobs":[]}]`)}: `{"type":"output_text","text":"x","annotations":[],"logprobs":[{"token":"x","logprob":0,"bytes":[120],"top_logprobs":[]}]}`,
+		{Type: wireproto.PartInputText, Text: "q"}: `{"type":"input_text","text":"q"}`,
 	} {
 		got, err := json.Marshal(part)
 		if err != nil {

@@ -3,6 +3,8 @@ package agent
 import (
 	"encoding/json"
 	"strconv"
+
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // Response is a ResponsesAgent response; with the envelope fields the host
@@ -94,7 +96,7 @@ func (r *Response) OutputText() string {
 			continue
 		}
 		for j := range it.Content.Parts {
-			if p := &it.Content.Parts[j]; p.Type == PartOutputText {
+			if p := &it.Content.Parts[j]; p.Type == wireproto.PartOutputText {
 				b = append(b, p.Text...)
 			}
 		}
@@ -109,10 +111,10 @@ func (r *Response) OutputText() string {
 // clients read the nulls as absent). A null error is safe in a stream:
 // clients that fail a stream on any "error" member (openai-go) look only at
 // the top level of an event, never inside its response.
-func (r Response) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil) }
+func (r Response) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 
-// AppendJSON appends the JSON form of r to b.
-func (r *Response) AppendJSON(b []byte) ([]byte, error) {
+// appendJSON appends the JSON form of r to b.
+func (r *Response) appendJSON(b []byte) ([]byte, error) {
 	w := newObj(b)
 	w.strOpt("id", r.ID)
 	obj := r.Object

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wire"
 )
 
 // TestDecodeRequestStrictJSON: a body must be exactly one valid JSON value.
@@ -32,8 +33,8 @@ func TestDecodeRequestStrictJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := agent.DecodeRequest([]byte(tc.body))
-			var fe *agent.FieldError
+			req, err := wire.DecodeRequest([]byte(tc.body))
+			var fe *wire.FieldError
 			if !errors.As(err, &fe) {
 				t.Fatalf("DecodeRequest = %+v, %v; want a *FieldError", req, err)
 			}
@@ -55,7 +56,7 @@ func TestDecodeRequestStrictJSON(t *testing.T) {
 // TestDecodeRequestAcceptsWhitespace: whitespace around the value is JSON.
 func TestDecodeRequestAcceptsWhitespace(t *testing.T) {
 	for _, body := range []string{" \t\r\n{\"input\":\"hi\"}\n", "{\"input\":\"hi\"}\r\n\r\n", "{ \"input\" : [ ] ,\n \"x\" : { } }  "} {
-		if _, err := agent.DecodeRequest([]byte(body)); err != nil {
+		if _, err := wire.DecodeRequest([]byte(body)); err != nil {
 			t.Errorf("%q: %v", body, err)
 		}
 	}
@@ -75,8 +76,8 @@ func TestDecodeRequestRepeatedMember(t *testing.T) {
 		`{"input":[{"role":"user","content":[{"type":"input_text","text":"a","text":"b"}]}]}`: "input[0].content[0].text",
 		`{"input":"hi","tools":[{"type":"function","name":"f","name":"g"}]}`:                  "tools[0].name",
 	} {
-		_, err := agent.DecodeRequest([]byte(body))
-		var fe *agent.FieldError
+		_, err := wire.DecodeRequest([]byte(body))
+		var fe *wire.FieldError
 		if !errors.As(err, &fe) || fe.Field != field || !strings.Contains(fe.Msg, "repeated") {
 			t.Errorf("%s: error %v, want a repeated-member error on %q", body, err, field)
 		}
@@ -87,14 +88,14 @@ func TestDecodeRequestRepeatedMember(t *testing.T) {
 	for i := range 40 {
 		b.WriteString(`,"k` + strings.Repeat("x", i) + `":1`)
 	}
-	if _, err := agent.DecodeRequest([]byte(b.String() + `}`)); err != nil {
+	if _, err := wire.DecodeRequest([]byte(b.String() + `}`)); err != nil {
 		t.Errorf("40 distinct members: %v", err)
 	}
-	if _, err := agent.DecodeRequest([]byte(b.String() + `,"kxxxxxxxxxxxxxxxxxxxx":2}`)); err == nil {
+	if _, err := wire.DecodeRequest([]byte(b.String() + `,"kxxxxxxxxxxxxxxxxxxxx":2}`)); err == nil {
 		t.Error("a repeat past the 16th member was accepted")
 	}
 	// Opaque values keep their repeats, and the echo is still valid JSON.
-	req, err := agent.DecodeRequest([]byte(`{"input":"hi","vendor":{"a":1,"a":2},"custom_inputs":{"a":1,"a":2}}`))
+	req, err := wire.DecodeRequest([]byte(`{"input":"hi","vendor":{"a":1,"a":2},"custom_inputs":{"a":1,"a":2}}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/payloads"
+	"github.com/agentrt/agentrt/internal/wireproto"
 	"github.com/agentrt/agentrt/tools"
 )
 
@@ -74,13 +76,15 @@ func New(o Options) (*Loop, error) {
 	return &Loop{o: o}, nil
 }
 
-// Predict implements agent.Agent by collecting the emitted items.
+// Predict implements agent.Agent by folding its own stream, as the host
+// folds it (agent.FromStream).
 func (l *Loop) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {
-	resp := &agent.Response{Output: []agent.Item{}}
-	usage, err := l.run(ctx, req, func(ev *agent.StreamEvent) error {
-		agent.Reduce(resp, ev)
-		return nil
-	})
+	var usage openai.Usage
+	resp, err := agent.FromStream(streamFunc(func(ctx context.Context, req *agent.Request, emit agent.Emit) error {
+		var err error
+		usage, err = l.run(ctx, req, emit)
+		return err
+	})).Predict(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +92,13 @@ func (l *Loop) Predict(ctx context.Context, req *agent.Request) (*agent.Response
 		resp.Usage = &agent.Usage{InputTokens: usage.PromptTokens, OutputTokens: usage.CompletionTokens, TotalTokens: usage.TotalTokens}
 	}
 	return resp, nil
+}
+
+// streamFunc adapts a function to agent.StreamAgent.
+type streamFunc func(ctx context.Context, req *agent.Request, emit agent.Emit) error
+
+func (f streamFunc) PredictStream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
+	return f(ctx, req, emit)
 }
 
 // PredictStream implements agent.StreamAgent.
@@ -107,7 +118,7 @@ func (l *Loop) run(ctx context.Context, req *agent.Request, emit agent.Emit) (op
 	}
 	ts := l.o.Tools
 	if ts == nil {
-		ts = agent.EnvFrom(ctx).Tools
+		ts = agent.FromContext(ctx).Tools
 	}
 	byName := make(map[string]agent.Tool, len(ts))
 	for _, t := range ts {
@@ -149,14 +160,14 @@ func (l *Loop) run(ctx context.Context, req *agent.Request, emit agent.Emit) (op
 		}
 		msg := out.Choices[0].Message
 		if msg.Content != "" || (len(msg.ToolCalls) == 0 && streamed) {
-			if err := emit(agent.ItemDone(agent.TextOutputItem(msg.Content, msgID))); err != nil {
+			if err := emit(agent.ItemDone(agent.TextItem(msgID, msg.Content))); err != nil {
 				return total, err
 			}
 		}
 		if len(msg.ToolCalls) == 0 {
 			if msg.Content == "" && !streamed {
 				// An empty answer still ends the turn with a message.
-				if err := emit(agent.ItemDone(agent.TextOutputItem("", msgID))); err != nil {
+				if err := emit(agent.ItemDone(agent.TextItem(msgID, ""))); err != nil {
 					return total, err
 				}
 			}
@@ -189,7 +200,7 @@ func (l *Loop) run(ctx context.Context, req *agent.Request, emit agent.Emit) (op
 	if err := emit(agent.TextDelta(text, id)); err != nil {
 		return total, err
 	}
-	return total, emit(agent.ItemDone(agent.TextOutputItem(text, id)))
+	return total, emit(agent.ItemDone(agent.TextItem(id, text)))
 }
 
 // placeholder keeps an assistant tool-call message non-empty: some models
@@ -222,14 +233,14 @@ func (l *Loop) callTool(ctx context.Context, byName map[string]agent.Tool, c ope
 		attribute.String("gen_ai.operation.name", "execute_tool"),
 		attribute.String("gen_ai.tool.name", name),
 		attribute.String("gen_ai.tool.call.id", c.ID)))
-	payloads := span.IsRecording() && agent.EnvFrom(ctx).TracePayloads
-	if payloads { // opt-in attributes of the GenAI conventions
+	record := span.IsRecording() && payloads.Enabled(ctx)
+	if record { // opt-in attributes of the GenAI conventions
 		span.SetAttributes(attribute.String("gen_ai.tool.call.arguments", clip(c.Function.Arguments)))
 	}
 	start := time.Now()
 	var err error
 	defer func() {
-		if payloads {
+		if record {
 			span.SetAttributes(attribute.String("gen_ai.tool.call.result", clip(output)))
 		}
 		attrs := []attribute.KeyValue{attribute.String("tool", name)}
@@ -334,7 +345,7 @@ func Messages(system string, req *agent.Request) []openai.ChatCompletionMessage 
 			if it.Content.IsList() {
 				for _, p := range it.Content.Parts {
 					text := p.Text
-					if p.Type == agent.PartRefusal {
+					if p.Type == wireproto.PartRefusal {
 						text = p.Refusal
 					}
 					msgs = append(msgs, openai.ChatCompletionMessage{Role: role, Content: text})

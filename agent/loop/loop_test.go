@@ -15,6 +15,7 @@ import (
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/agent/loop"
 	"github.com/agentrt/agentrt/internal/servingtest"
+	"github.com/agentrt/agentrt/internal/wireproto"
 	"github.com/agentrt/agentrt/tools"
 	"github.com/agentrt/agentrt/tools/serving"
 )
@@ -186,7 +187,7 @@ func TestMessages(t *testing.T) {
 	yes := true
 	req := &agent.Request{Instructions: "inst", Input: []agent.Item{
 		{Role: "developer", Content: agent.TextContent("dev")},
-		{Type: agent.TypeMessage, Role: "user", Content: agent.PartsContent(agent.Part{Type: agent.PartInputText, Text: "p1"}, agent.Part{Type: agent.PartInputText, Text: "p2"})},
+		{Type: agent.TypeMessage, Role: "user", Content: agent.PartsContent(agent.Part{Type: wireproto.PartInputText, Text: "p1"}, agent.Part{Type: wireproto.PartInputText, Text: "p2"})},
 		agent.ReasoningItem("r1", "thinking"),
 		agent.FunctionCallItem("fc1", "c1", "a", ""),
 		agent.FunctionCallItem("fc2", "c2", "b", `{"x":1}`),
@@ -194,7 +195,7 @@ func TestMessages(t *testing.T) {
 		agent.FunctionCallOutputItem("c2", "out2"),
 		agent.MCPApprovalRequestItem("ap1", `{}`, "tool", "srv"),
 		agent.MCPApprovalResponseItem("ar1", "ap1", yes, ""),
-		agent.TextOutputItem("answer", "m1"),
+		agent.TextItem("m1", "answer"),
 	}}
 	msgs := loop.Messages("sys", req)
 	var got []string
@@ -208,7 +209,7 @@ func TestMessages(t *testing.T) {
 		}
 		got = append(got, s)
 	}
-	b, _ := json.Marshal([]agent.Part{{Type: agent.PartSummaryText, Text: "thinking"}})
+	b, _ := json.Marshal([]agent.Part{{Type: wireproto.PartSummaryText, Text: "thinking"}})
 	want := []string{
 		"system:sys", "system:inst", "system:dev", "user:p1", "user:p2", "assistant:" + string(b),
 		`assistant:tool call[c1 a {}][c2 b {"x":1}]`, "tool:out1@c1", "tool:out2@c2",

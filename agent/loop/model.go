@@ -38,7 +38,7 @@ import (
 // Concurrency: a Loop serves many requests at once, so ChatStream is called
 // concurrently and must be safe for concurrent use; within one request the
 // calls are sequential. ctx is the request's: it carries its deadline and
-// agent.Env (agent.EnvFrom), so a model bound to the caller's identity can
+// agent.Env (agent.FromContext), so a model bound to the caller's identity can
 // pick its client per request.
 type Model interface {
 	ChatStream(ctx context.Context, req openai.ChatCompletionRequest, onChunk func(*openai.ChatCompletionStreamResponse) error) (*openai.ChatCompletionResponse, error)

@@ -207,7 +207,7 @@ func (nilModel) ChatStream(context.Context, openai.ChatCompletionRequest, func(*
 type callerModel struct{}
 
 func (callerModel) ChatStream(ctx context.Context, _ openai.ChatCompletionRequest, onChunk func(*openai.ChatCompletionStreamResponse) error) (*openai.ChatCompletionResponse, error) {
-	text := "hello " + agent.EnvFrom(ctx).Caller.PrincipalID
+	text := "hello " + agent.FromContext(ctx).Caller.PrincipalID
 	return &openai.ChatCompletionResponse{Choices: []openai.ChatCompletionChoice{{Message: openai.ChatCompletionMessage{Content: text}}}}, nil
 }
 

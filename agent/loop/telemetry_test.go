@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/agent/loop"
+	"github.com/agentrt/agentrt/internal/payloads"
 	"github.com/agentrt/agentrt/internal/servingtest"
 	"github.com/agentrt/agentrt/tools"
 )
@@ -49,7 +50,7 @@ func TestSpans(t *testing.T) {
 	}
 }
 
-// TestToolPayloads: with the request's TracePayloads on, tool arguments and
+// TestToolPayloads: with payload recording on for the request (internal/payloads), tool arguments and
 // results are on the tool.call span (the GenAI conventions' opt-in
 // attributes), cut at 8 KiB.
 func TestToolPayloads(t *testing.T) {
@@ -64,7 +65,7 @@ func TestToolPayloads(t *testing.T) {
 	echo := tools.NewTool(agent.ToolDefinition{Name: "echo"}, func(_ context.Context, a string) (string, error) { return "got " + a, nil })
 	bigTool := tools.NewTool(agent.ToolDefinition{Name: "big"}, func(context.Context, string) (string, error) { return big, nil })
 	l, _ := loop.New(loop.Options{Model: m, Tools: []agent.Tool{echo, bigTool}})
-	ctx := agent.NewContext(context.Background(), &agent.Env{TracePayloads: true})
+	ctx := payloads.NewContext(context.Background(), true)
 	if _, err := l.Predict(ctx, userReq("hi")); err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 const (
@@ -451,7 +452,7 @@ func readHeldStream(client *http.Client, base string, started chan<- struct{}) e
 			continue
 		}
 		if payload == "[DONE]" {
-			if text != "before after" || last != agent.EventCompleted {
+			if text != "before after" || last != wireproto.EventCompleted {
 				return fmt.Errorf("stream ended with text %q, last event %q", text, last)
 			}
 			return nil

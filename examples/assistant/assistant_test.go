@@ -14,7 +14,9 @@ import (
 	"github.com/agentrt/agentrt/examples/assistant"
 	"github.com/agentrt/agentrt/internal/credentials"
 	"github.com/agentrt/agentrt/internal/devworkspace"
+	"github.com/agentrt/agentrt/internal/registry"
 	"github.com/agentrt/agentrt/internal/server"
+	"github.com/agentrt/agentrt/internal/wireproto"
 	"github.com/agentrt/agentrt/internal/workspace"
 )
 
@@ -123,7 +125,9 @@ func ask(t *testing.T, srv *httptest.Server, user, question string, stream bool)
 			if ev.Type == agent.EventOutputTextDelta {
 				deltas.WriteString(ev.Delta)
 			}
-			agent.Reduce(&r, &ev)
+			if ev.Type == wireproto.EventCompleted { // the host's fold of the whole stream
+				r = *ev.Response
+			}
 		}
 		if !done {
 			t.Fatal("stream did not end with [DONE]")
@@ -233,7 +237,7 @@ func TestManifest(t *testing.T) {
 			t.Errorf("scopes %v lack %s", m.UserAPIScopes, s)
 		}
 	}
-	if _, ok := agent.Lookup(assistant.Name); !ok {
+	if _, ok := registry.Lookup(assistant.Name); !ok {
 		t.Error("assistant is not registered")
 	}
 }
@@ -267,7 +271,8 @@ func TestProvisionNeedsSystemClient(t *testing.T) {
 	if err := a.Provision(context.Background(), &agent.Env{}); err == nil || !strings.Contains(err.Error(), "no workspace") {
 		t.Errorf("Provision without a system client = %v", err)
 	}
-	req, err := agent.DecodeRequest([]byte(`{"input":"hi"}`))
+	req := new(agent.Request)
+	err = json.Unmarshal([]byte(`{"input":"hi"}`), req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func Answer(req *agent.Request) string { return "echo: " + req.LastUserText() }
 
 // Predict answers in one piece.
 func (Agent) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {
-	return &agent.Response{Output: []agent.Item{agent.TextOutputItem(Answer(req), agent.NewID("msg"))}}, nil
+	return &agent.Response{Output: []agent.Item{agent.TextItem(agent.NewID("msg"), Answer(req))}}, nil
 }
 
 // PredictStream sends the answer one word (with its trailing space) per
@@ -39,5 +39,5 @@ func (Agent) PredictStream(ctx context.Context, req *agent.Request, emit agent.E
 			return err
 		}
 	}
-	return emit(agent.ItemDone(agent.TextOutputItem(text, id)))
+	return emit(agent.ItemDone(agent.TextItem(id, text)))
 }

@@ -2,15 +2,18 @@ package echo_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/echo"
+	"github.com/agentrt/agentrt/internal/registry"
 )
 
 func TestEcho(t *testing.T) {
-	req, err := agent.DecodeRequest([]byte(`{"input":[{"role":"user","content":"first"},{"role":"assistant","content":"x"},{"role":"user","content":"one two  three"}]}`))
+	req := new(agent.Request)
+	err := json.Unmarshal([]byte(`{"input":[{"role":"user","content":"first"},{"role":"assistant","content":"x"},{"role":"user","content":"one two  three"}]}`), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,13 +38,14 @@ func TestEcho(t *testing.T) {
 	if strings.Join(deltas, "") != done.Text() || done.Text() != "echo: one two  three" || len(deltas) < 4 {
 		t.Errorf("deltas %q, done %q", deltas, done.Text())
 	}
-	if _, ok := agent.Lookup("echo"); !ok {
+	if _, ok := registry.Lookup("echo"); !ok {
 		t.Error("echo is not registered")
 	}
 }
 
 func TestEchoStopsWhenEmitFails(t *testing.T) {
-	req, _ := agent.DecodeRequest([]byte(`{"input":"a b c"}`))
+	req := new(agent.Request)
+	_ = json.Unmarshal([]byte(`{"input":"a b c"}`), req)
 	calls := 0
 	err := echo.Agent{}.PredictStream(context.Background(), req, func(*agent.StreamEvent) error {
 		calls++

@@ -49,7 +49,7 @@ func (s *Stats) PredictStream(ctx context.Context, req *agent.Request, emit agen
 			return err
 		}
 	}
-	return emit(agent.ItemDone(agent.TextOutputItem(full.String(), id)))
+	return emit(agent.ItemDone(agent.TextItem(id, full.String())))
 }
 
 // Measure returns the lines of the answer for text.

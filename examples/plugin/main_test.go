@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -29,7 +30,8 @@ func TestMeasure(t *testing.T) {
 
 func request(t *testing.T, body string) *agent.Request {
 	t.Helper()
-	req, err := agent.DecodeRequest([]byte(body))
+	req := new(agent.Request)
+	err := json.Unmarshal([]byte(body), req)
 	if err != nil {
 		t.Fatal(err)
 	}

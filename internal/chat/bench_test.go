@@ -5,6 +5,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/chat"
+	"github.com/agentrt/agentrt/internal/wire"
 )
 
 // The same conversations in both wire formats, so that each chat
@@ -29,7 +30,7 @@ var decodePairs = []struct{ name, chat, responses string }{
 }
 
 // BenchmarkDecode: a chat request decoded to the agent's request, against
-// agent.DecodeRequest + Validate on the same conversation.
+// wire.DecodeRequest + Validate on the same conversation.
 func BenchmarkDecode(b *testing.B) {
 	for _, p := range decodePairs {
 		b.Run(p.name+"/chat", func(b *testing.B) {
@@ -47,9 +48,9 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				req, err := agent.DecodeRequest(body)
+				req, err := wire.DecodeRequest(body)
 				if err == nil {
-					err = req.Validate()
+					err = wire.Validate(req)
 				}
 				if err != nil {
 					b.Fatal(err)
@@ -96,7 +97,7 @@ func BenchmarkStream(b *testing.B) {
 		events = append(events, agent.TextDelta("word ", "msg_1"))
 		text += "word "
 	}
-	events = append(events, agent.ItemDone(agent.TextOutputItem(text, "msg_1")))
+	events = append(events, agent.ItemDone(agent.TextItem("msg_1", text)))
 	m := chat.NewMeta("assistant")
 	buf := make([]byte, 0, 8192)
 	b.Run("chat", func(b *testing.B) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/chat"
+	"github.com/agentrt/agentrt/internal/wire"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 func decode(t *testing.T, body string) *chat.Request {
@@ -18,7 +20,7 @@ func decode(t *testing.T, body string) *chat.Request {
 	if err != nil {
 		t.Fatalf("DecodeRequest(%s): %v", body, err)
 	}
-	if err := r.Agent.Validate(); err != nil {
+	if err := wire.Validate(r.Agent); err != nil {
 		t.Fatalf("the agent request does not validate: %v", err)
 	}
 	return r
@@ -118,9 +120,9 @@ func TestDecodeRequestRefuses(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := chat.DecodeRequest([]byte(tc.body))
-			var fe *agent.FieldError
+			var fe *wire.FieldError
 			if !errors.As(err, &fe) {
-				t.Fatalf("err = %v, want an *agent.FieldError", err)
+				t.Fatalf("err = %v, want an *wire.FieldError", err)
 			}
 			if fe.Field != tc.param || !strings.Contains(fe.Msg, tc.msg) {
 				t.Errorf("got field %q msg %q; want field %q, msg containing %q", fe.Field, fe.Msg, tc.param, tc.msg)
@@ -135,14 +137,14 @@ func answer() *agent.Response {
 	two := 2
 	five := 5
 	return &agent.Response{
-		Status: agent.StatusCompleted,
+		Status: wireproto.StatusCompleted,
 		Output: []agent.Item{
 			agent.FunctionCallItem("fc_1", "call_1", "lookup", `{"q":1}`),
 			agent.FunctionCallOutputItem("call_1", "42"),
 			agent.ReasoningItem("rs_1", "thinking"),
-			agent.TextOutputItem("Héllo. ", "msg_1"),
+			agent.TextItem("msg_1", "Héllo. "),
 			{Type: agent.TypeMCPApprovalRequest, ID: "ap", Name: "x", ServerLabel: "s"},
-			agent.TextOutputItem("It is \"42\".", "msg_2", agent.Annotation{Type: agent.AnnotationURLCitation,
+			agent.TextItem("msg_2", "It is \"42\".", agent.Annotation{Type: wireproto.AnnotationURLCitation,
 				URL: "https://example.com/a", Title: "A", StartIndex: &two, EndIndex: &five}),
 		},
 		Usage: &agent.Usage{InputTokens: 10, OutputTokens: 5, InputTokensDetails: agent.InputTokensDetails{CachedTokens: 3},
@@ -220,7 +222,7 @@ func TestAppendCompletionShowsOnlyTheText(t *testing.T) {
 
 	// Truncated: length; no usage reported: none written; only a refusal:
 	// content null.
-	trunc := &agent.Response{Status: agent.StatusIncomplete, IncompleteDetails: json.RawMessage(`{"reason":"max_output_tokens"}`),
+	trunc := &agent.Response{Status: wireproto.StatusIncomplete, IncompleteDetails: json.RawMessage(`{"reason":"max_output_tokens"}`),
 		Output: []agent.Item{{Role: "assistant", Content: agent.TextContent("cut sho")}}}
 	body = chat.AppendCompletion(nil, m, trunc)
 	c = completion{}
@@ -231,7 +233,7 @@ func TestAppendCompletionShowsOnlyTheText(t *testing.T) {
 		t.Errorf("truncated: %s", body)
 	}
 	refused := &agent.Response{Output: []agent.Item{{Type: agent.TypeMessage, Role: "assistant",
-		Content: agent.PartsContent(agent.Part{Type: agent.PartRefusal, Refusal: "I can't."})}}}
+		Content: agent.PartsContent(agent.Part{Type: wireproto.PartRefusal, Refusal: "I can't."})}}}
 	body = chat.AppendCompletion(nil, m, refused)
 	c = completion{}
 	if err := json.Unmarshal(body, &c); err != nil {
@@ -281,16 +283,16 @@ func TestStreamShowsOnlyTheText(t *testing.T) {
 		b := s.Start(nil)
 		events := []*agent.StreamEvent{
 			agent.ItemDone(agent.FunctionCallItem("fc_1", "call_1", "lookup", `{}`)),
-			{Type: agent.EventFunctionArgsDelta, ItemID: "fc_1", Delta: "{}"},
+			{Type: wireproto.EventFunctionArgsDelta, ItemID: "fc_1", Delta: "{}"},
 			agent.ItemDone(agent.FunctionCallOutputItem("call_1", "42")),
-			{Type: agent.EventReasoningTextDelta, ItemID: "rs", Delta: "hmm"},
+			{Type: wireproto.EventReasoningTextDelta, ItemID: "rs", Delta: "hmm"},
 			agent.TextDelta("One ", "msg_1"),
 			agent.TextDelta("two. ", "msg_1"),
-			agent.ItemDone(agent.TextOutputItem("One two. ", "msg_1")),
-			agent.ItemDone(agent.TextOutputItem("Whole. ", "msg_2")), // no deltas: sent whole
+			agent.ItemDone(agent.TextItem("msg_1", "One two. ")),
+			agent.ItemDone(agent.TextItem("msg_2", "Whole. ")), // no deltas: sent whole
 			agent.TextDelta("Anon", ""),
-			agent.ItemDone(agent.TextOutputItem("Anon", "")),
-			{Type: agent.EventCompleted, Response: &agent.Response{Usage: &agent.Usage{InputTokens: 4, OutputTokens: 6, TotalTokens: 10}}},
+			agent.ItemDone(agent.TextItem("", "Anon")),
+			{Type: wireproto.EventCompleted, Response: &agent.Response{Usage: &agent.Usage{InputTokens: 4, OutputTokens: 6, TotalTokens: 10}}},
 		}
 		for _, ev := range events {
 			b = s.Event(b, ev)
@@ -336,7 +338,7 @@ func TestStreamShowsOnlyTheText(t *testing.T) {
 func TestStreamLengthAndMissingUsage(t *testing.T) {
 	s := chat.NewStream(chat.NewMeta("m"), true)
 	b := s.Start(nil)
-	b = s.Event(b, &agent.StreamEvent{Type: agent.EventIncomplete, Response: &agent.Response{Status: agent.StatusIncomplete}})
+	b = s.Event(b, &agent.StreamEvent{Type: wireproto.EventIncomplete, Response: &agent.Response{Status: wireproto.StatusIncomplete}})
 	chunks := frames(t, s.Finish(b))
 	if fr := chunks[1].Choices[0].FinishReason; fr == nil || *fr != "length" {
 		t.Errorf("finish_reason = %v", fr)
@@ -369,13 +371,13 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := chat.DecodeRequest(data)
 		if err != nil {
-			var fe *agent.FieldError
+			var fe *wire.FieldError
 			if !errors.As(err, &fe) {
-				t.Fatalf("error %T is not a *agent.FieldError: %v", err, err)
+				t.Fatalf("error %T is not a *wire.FieldError: %v", err, err)
 			}
 			return
 		}
-		if err := r.Agent.Validate(); err != nil {
+		if err := wire.Validate(r.Agent); err != nil {
 			t.Fatalf("decoded request does not validate: %v\n%s", err, data)
 		}
 		if _, err := json.Marshal(r.Agent); err != nil {

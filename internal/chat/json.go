@@ -8,12 +8,12 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wire"
 )
 
 // The decoder splits a body it has checked once (json.Valid) by hand, like
 // the Responses decoder: each object it reads is walked member by member, a
-// repeated member name is an error, and every error is an *agent.FieldError
+// repeated member name is an error, and every error is an *wire.FieldError
 // whose Field is the chat request's own path ("messages[2].content[0].type"),
 // so the host answers with the same 400 body, param included, as the
 // Responses route.
@@ -22,21 +22,21 @@ func fieldErr(prefix string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var fe *agent.FieldError
+	var fe *wire.FieldError
 	if errors.As(err, &fe) {
 		switch {
 		case fe.Field == "":
-			return &agent.FieldError{Field: prefix, Msg: fe.Msg, Offset: fe.Offset}
+			return &wire.FieldError{Field: prefix, Msg: fe.Msg, Offset: fe.Offset}
 		case fe.Field[0] == '[':
-			return &agent.FieldError{Field: prefix + fe.Field, Msg: fe.Msg, Offset: fe.Offset}
+			return &wire.FieldError{Field: prefix + fe.Field, Msg: fe.Msg, Offset: fe.Offset}
 		default:
-			return &agent.FieldError{Field: prefix + "." + fe.Field, Msg: fe.Msg, Offset: fe.Offset}
+			return &wire.FieldError{Field: prefix + "." + fe.Field, Msg: fe.Msg, Offset: fe.Offset}
 		}
 	}
-	return &agent.FieldError{Field: prefix, Msg: err.Error()}
+	return &wire.FieldError{Field: prefix, Msg: err.Error()}
 }
 
-func msgErr(msg string) error { return &agent.FieldError{Msg: msg} }
+func msgErr(msg string) error { return &wire.FieldError{Msg: msg} }
 
 // checkJSON requires exactly one JSON value; a syntax error names its byte.
 func checkJSON(data []byte) error {
@@ -47,9 +47,9 @@ func checkJSON(data []byte) error {
 	err := json.Unmarshal(data, &v)
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return &agent.FieldError{Msg: fmt.Sprintf("invalid JSON at byte %d: %s", se.Offset, se.Error()), Offset: se.Offset}
+		return &wire.FieldError{Msg: fmt.Sprintf("invalid JSON at byte %d: %s", se.Offset, se.Error()), Offset: se.Offset}
 	}
-	return &agent.FieldError{Msg: "invalid JSON"}
+	return &wire.FieldError{Msg: "invalid JSON"}
 }
 
 func skipWS(data []byte, i int) int {
@@ -131,11 +131,11 @@ func forEachField(data []byte, fn func(key string, raw []byte) error) error {
 		}
 		for _, k := range seen[:min(n, len(seen))] {
 			if k == key {
-				return &agent.FieldError{Field: key, Msg: "member repeated in the same object"}
+				return &wire.FieldError{Field: key, Msg: "member repeated in the same object"}
 			}
 		}
 		if more[key] {
-			return &agent.FieldError{Field: key, Msg: "member repeated in the same object"}
+			return &wire.FieldError{Field: key, Msg: "member repeated in the same object"}
 		}
 		if n < len(seen) {
 			seen[n] = key

@@ -16,6 +16,8 @@ import (
 	"strconv"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wire"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // Request is a decoded chat completion request.
@@ -43,7 +45,7 @@ type Request struct {
 // Fields that would change what the client gets back and that the agent
 // cannot honour (n > 1, logprobs, client tools, tool_choice that forces a
 // tool, response_format other than text, audio) are refused: every error is
-// an *agent.FieldError whose Field names the member.
+// an *wire.FieldError whose Field names the member.
 func DecodeRequest(data []byte) (*Request, error) {
 	if err := checkJSON(data); err != nil {
 		return nil, err
@@ -189,7 +191,7 @@ func DecodeRequest(data []byte) (*Request, error) {
 		return nil, err
 	}
 	if !sawMessages {
-		return nil, &agent.FieldError{Field: "messages", Msg: "required"}
+		return nil, &wire.FieldError{Field: "messages", Msg: "required"}
 	}
 	a.Model, a.Stream = r.Model, r.Stream
 	return r, nil
@@ -288,7 +290,7 @@ func appendMessage(a *agent.Request, m *message, calls *[]string) error {
 	switch m.role {
 	case "system", "developer", "user":
 		if m.content == nil {
-			return &agent.FieldError{Field: "content", Msg: "required"}
+			return &wire.FieldError{Field: "content", Msg: "required"}
 		}
 		c, err := content(m.content, m.role)
 		if err != nil {
@@ -297,7 +299,7 @@ func appendMessage(a *agent.Request, m *message, calls *[]string) error {
 		a.Input = append(a.Input, agent.Item{Type: agent.TypeMessage, Role: m.role, Content: c, Extra: m.extra})
 	case "assistant":
 		if m.content == nil && m.toolCalls == nil && m.refusal == "" {
-			return &agent.FieldError{Field: "content", Msg: "required unless tool_calls or refusal is set"}
+			return &wire.FieldError{Field: "content", Msg: "required unless tool_calls or refusal is set"}
 		}
 		var c agent.Content
 		if m.content != nil {
@@ -309,12 +311,12 @@ func appendMessage(a *agent.Request, m *message, calls *[]string) error {
 		if m.refusal != "" {
 			if !c.IsList() {
 				if c.Text != "" {
-					c = agent.PartsContent(agent.Part{Type: agent.PartOutputText, Text: c.Text})
+					c = agent.PartsContent(agent.Part{Type: wireproto.PartOutputText, Text: c.Text})
 				} else {
 					c = agent.PartsContent()
 				}
 			}
-			c.Parts = append(c.Parts, agent.Part{Type: agent.PartRefusal, Refusal: m.refusal})
+			c.Parts = append(c.Parts, agent.Part{Type: wireproto.PartRefusal, Refusal: m.refusal})
 		}
 		if c.String() != "" || len(c.Parts) > 0 || (m.toolCalls == nil && !c.IsZero()) {
 			a.Input = append(a.Input, agent.Item{Type: agent.TypeMessage, Role: "assistant", Content: c, Extra: m.extra})
@@ -334,13 +336,13 @@ func appendMessage(a *agent.Request, m *message, calls *[]string) error {
 		}
 	case "tool":
 		if m.toolCallID == "" {
-			return &agent.FieldError{Field: "tool_call_id", Msg: "required"}
+			return &wire.FieldError{Field: "tool_call_id", Msg: "required"}
 		}
 		if !slices.Contains(*calls, m.toolCallID) {
-			return &agent.FieldError{Field: "tool_call_id", Msg: "answers no tool call of an earlier assistant message"}
+			return &wire.FieldError{Field: "tool_call_id", Msg: "answers no tool call of an earlier assistant message"}
 		}
 		if m.content == nil {
-			return &agent.FieldError{Field: "content", Msg: "required"}
+			return &wire.FieldError{Field: "content", Msg: "required"}
 		}
 		c, err := content(m.content, m.role)
 		if err != nil {
@@ -349,11 +351,11 @@ func appendMessage(a *agent.Request, m *message, calls *[]string) error {
 		a.Input = append(a.Input, agent.Item{Type: agent.TypeFunctionCallOutput, CallID: m.toolCallID,
 			Output: agent.TextContent(c.String()), Extra: m.extra})
 	case "function":
-		return &agent.FieldError{Field: "role", Msg: "deprecated function messages are not supported; send tool messages"}
+		return &wire.FieldError{Field: "role", Msg: "deprecated function messages are not supported; send tool messages"}
 	case "":
-		return &agent.FieldError{Field: "role", Msg: "required"}
+		return &wire.FieldError{Field: "role", Msg: "required"}
 	default:
-		return &agent.FieldError{Field: "role", Msg: "must be one of system, developer, user, assistant, tool; got " + strconv.Quote(m.role)}
+		return &wire.FieldError{Field: "role", Msg: "must be one of system, developer, user, assistant, tool; got " + strconv.Quote(m.role)}
 	}
 	return nil
 }
@@ -384,11 +386,11 @@ func toolCall(raw []byte) (agent.Item, error) {
 	switch {
 	case err != nil:
 	case it.CallID == "":
-		err = &agent.FieldError{Field: "id", Msg: "required"}
+		err = &wire.FieldError{Field: "id", Msg: "required"}
 	case typ != "function":
-		err = &agent.FieldError{Field: "type", Msg: "only function tool calls are supported"}
+		err = &wire.FieldError{Field: "type", Msg: "only function tool calls are supported"}
 	case it.Name == "":
-		err = &agent.FieldError{Field: "function.name", Msg: "required"}
+		err = &wire.FieldError{Field: "function.name", Msg: "required"}
 	}
 	return it, err
 }
@@ -456,41 +458,41 @@ func part(raw []byte, role string) (agent.Part, error) {
 		return p, err
 	}
 	bad := func() (agent.Part, error) {
-		return p, &agent.FieldError{Field: "type", Msg: "a " + role + " message cannot carry a " + strconv.Quote(typ) + " part"}
+		return p, &wire.FieldError{Field: "type", Msg: "a " + role + " message cannot carry a " + strconv.Quote(typ) + " part"}
 	}
 	switch typ {
 	case "text":
 		if !text {
-			return p, &agent.FieldError{Field: "text", Msg: "required"}
+			return p, &wire.FieldError{Field: "text", Msg: "required"}
 		}
-		p.Type = agent.PartInputText
+		p.Type = wireproto.PartInputText
 		if role == "assistant" {
-			p.Type = agent.PartOutputText
+			p.Type = wireproto.PartOutputText
 		}
 	case "refusal":
 		if role != "assistant" {
 			return bad()
 		}
-		p.Type = agent.PartRefusal
+		p.Type = wireproto.PartRefusal
 	case "image_url":
 		if role != "user" {
 			return bad()
 		}
 		if p.ImageURL == "" {
-			return p, &agent.FieldError{Field: "image_url.url", Msg: "required"}
+			return p, &wire.FieldError{Field: "image_url.url", Msg: "required"}
 		}
-		p.Type = agent.PartInputImage
+		p.Type = wireproto.PartInputImage
 	case "file":
 		if role != "user" {
 			return bad()
 		}
-		p.Type = agent.PartInputFile
+		p.Type = wireproto.PartInputFile
 	case "input_audio":
-		return p, &agent.FieldError{Field: "type", Msg: "audio input is not supported"}
+		return p, &wire.FieldError{Field: "type", Msg: "audio input is not supported"}
 	case "":
-		return p, &agent.FieldError{Field: "type", Msg: "required"}
+		return p, &wire.FieldError{Field: "type", Msg: "required"}
 	default:
-		return p, &agent.FieldError{Field: "type", Msg: "unknown content part type " + strconv.Quote(typ)}
+		return p, &wire.FieldError{Field: "type", Msg: "unknown content part type " + strconv.Quote(typ)}
 	}
 	return p, nil
 }

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // Meta is the envelope of one completion, the same on every chunk of a
@@ -39,7 +40,7 @@ const (
 // FinishReason is "stop", or for an incomplete response "length" (or
 // "content_filter" when that is the reason it gives).
 func FinishReason(resp *agent.Response) string {
-	if resp.Status != agent.StatusIncomplete {
+	if resp.Status != wireproto.StatusIncomplete {
 		return FinishStop
 	}
 	return incompleteReason(resp.IncompleteDetails)
@@ -71,10 +72,10 @@ func (an *answer) add(it *agent.Item) {
 	for i := range it.Content.Parts {
 		p := &it.Content.Parts[i]
 		switch p.Type {
-		case agent.PartOutputText:
+		case wireproto.PartOutputText:
 			shift := utf8.RuneCount(an.text)
 			for _, a := range p.Annotations {
-				if a.Type != agent.AnnotationURLCitation || a.URL == "" {
+				if a.Type != wireproto.AnnotationURLCitation || a.URL == "" {
 					continue
 				}
 				if shift > 0 {
@@ -83,7 +84,7 @@ func (an *answer) add(it *agent.Item) {
 				an.citations = append(an.citations, a)
 			}
 			an.text = append(an.text, p.Text...)
-		case agent.PartRefusal:
+		case wireproto.PartRefusal:
 			an.refusal = append(an.refusal, p.Refusal...)
 		}
 	}

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // Stream turns the events of one agent stream into chat.completion.chunk
@@ -69,12 +70,12 @@ func (s *Stream) Event(b []byte, ev *agent.StreamEvent) []byte {
 		if len(an.refusal) > 0 {
 			b = s.content(b, "refusal", unsafeString(an.refusal))
 		}
-	case agent.EventCompleted, agent.EventIncomplete, agent.EventFailed:
+	case wireproto.EventCompleted, wireproto.EventIncomplete, wireproto.EventFailed:
 		if r := ev.Response; r != nil {
 			if r.Usage != nil {
 				s.usage = r.Usage
 			}
-			if ev.Type == agent.EventIncomplete || r.Status == agent.StatusIncomplete {
+			if ev.Type == wireproto.EventIncomplete || r.Status == wireproto.StatusIncomplete {
 				s.finish = incompleteReason(r.IncompleteDetails)
 			}
 		}

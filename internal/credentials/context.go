@@ -95,7 +95,7 @@ func setRequestID(r *http.Request) {
 	if r.Header.Get(RequestIDHeader) != "" {
 		return
 	}
-	if id := agent.EnvFrom(r.Context()).RequestID; id != "" {
+	if id := agent.FromContext(r.Context()).RequestID; id != "" {
 		r.Header.Set(RequestIDHeader, id)
 	}
 }

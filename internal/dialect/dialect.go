@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // Dialect is a wire dialect of the Responses protocol.
@@ -106,15 +107,15 @@ func MCPCall(label string, call, result *agent.Item) agent.Item {
 	it := agent.Item{
 		Type:        TypeMCPCall,
 		ID:          id,
-		Status:      agent.StatusCompleted,
+		Status:      wireproto.StatusCompleted,
 		Name:        call.Name,
 		Arguments:   call.Arguments,
 		ServerLabel: label,
 		Extra:       map[string]json.RawMessage{},
 	}
 	text := result.Output.String()
-	if result.Status == agent.StatusIncomplete || result.Status == agent.StatusFailed {
-		it.Status = agent.StatusFailed
+	if result.Status == wireproto.StatusIncomplete || result.Status == wireproto.StatusFailed {
+		it.Status = wireproto.StatusFailed
 		msg, _ := json.Marshal(text)
 		it.Extra["output"] = json.RawMessage("null")
 		// OpenAI's MCP execution error carries MCP content; message is

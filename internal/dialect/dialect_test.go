@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/dialect"
+	"github.com/agentrt/agentrt/internal/wireproto"
 	"github.com/agentrt/agentrt/test/conformance"
 )
 
@@ -14,7 +15,7 @@ import (
 // the client, and an answer.
 func ranOne() []agent.Item {
 	failed := agent.FunctionCallOutputItem("call_2", "permission denied")
-	failed.Status = agent.StatusIncomplete
+	failed.Status = wireproto.StatusIncomplete
 	return []agent.Item{
 		agent.FunctionCallItem("fc_1", "call_1", "search", `{"q":"x"}`),
 		agent.FunctionCallItem("fc_2", "call_2", "lookup", `{}`),
@@ -26,8 +27,8 @@ func ranOne() []agent.Item {
 }
 
 func answer(text string) agent.Item {
-	it := agent.TextOutputItem(text, "msg_1")
-	it.Status = agent.StatusCompleted // the host's envelope sets it
+	it := agent.TextItem("msg_1", text)
+	it.Status = wireproto.StatusCompleted // the host's envelope sets it
 	return it
 }
 
@@ -87,7 +88,7 @@ func TestOutputOpenAIFoldsExecutedCalls(t *testing.T) {
 // An output whose call is not in the response (answering a call from the
 // input) has nothing to fold into and is kept.
 func TestOutputKeepsUnmatchedOutput(t *testing.T) {
-	in := []agent.Item{agent.FunctionCallOutputItem("call_9", "x"), agent.TextOutputItem("ok", "m")}
+	in := []agent.Item{agent.FunctionCallOutputItem("call_9", "x"), agent.TextItem("m", "ok")}
 	if got := dialect.Output(dialect.OpenAI, "a", in); !reflect.DeepEqual(types(got), []string{"function_call_output", "message"}) {
 		t.Fatalf("types %v", types(got))
 	}
@@ -115,14 +116,14 @@ func TestStream(t *testing.T) {
 	done := agent.ItemDone(call)
 	done.CustomOutputs = map[string]any{"k": "v"}
 	for _, ev := range []*agent.StreamEvent{
-		{Type: agent.EventOutputItemAdded, Item: &added},
-		{Type: agent.EventFunctionArgsDelta, ItemID: "fc_1", Delta: `{"q":`},
-		{Type: agent.EventFunctionArgsDone, ItemID: "fc_1", Arguments: `{"q":"x"}`},
+		{Type: wireproto.EventOutputItemAdded, Item: &added},
+		{Type: wireproto.EventFunctionArgsDelta, ItemID: "fc_1", Delta: `{"q":`},
+		{Type: wireproto.EventFunctionArgsDone, ItemID: "fc_1", Arguments: `{"q":"x"}`},
 		done,
 		agent.ItemDone(left),
 		agent.ItemDone(agent.FunctionCallOutputItem("call_1", "found it")),
 		agent.TextDelta("hi", "msg_1"),
-		agent.ItemDone(agent.TextOutputItem("hi", "msg_1")),
+		agent.ItemDone(agent.TextItem("msg_1", "hi")),
 	} {
 		if err := emit(ev); err != nil {
 			t.Fatal(err)

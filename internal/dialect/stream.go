@@ -4,6 +4,7 @@ import (
 	"maps"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // Stream rewrites an agent's event stream for the OpenAI dialect. It sits
@@ -44,14 +45,14 @@ func (s *Stream) emit(ev *agent.StreamEvent) error {
 		return s.next(ev)
 	}
 	switch ev.Type {
-	case agent.EventOutputItemAdded:
+	case wireproto.EventOutputItemAdded:
 		if ev.Item != nil && (ev.Item.Type == agent.TypeFunctionCall || ev.Item.Type == agent.TypeFunctionCallOutput) {
 			if ev.Item.ID != "" {
 				s.ids[ev.Item.ID] = struct{}{}
 			}
 			return nil // the done event decides what goes out
 		}
-	case agent.EventFunctionArgsDelta, agent.EventFunctionArgsDone:
+	case wireproto.EventFunctionArgsDelta, wireproto.EventFunctionArgsDone:
 		if _, ok := s.ids[ev.ItemID]; ok {
 			return nil
 		}

@@ -25,10 +25,13 @@ type discard struct {
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discard) WriteHeader(code int)        { d.status = code }
+func (d *discard) Flush()                      {}
 
-func benchHandler(b *testing.B, h http.Handler) {
+func benchHandler(b *testing.B, h http.Handler) { benchBodyHandler(b, h, benchBody) }
+
+func benchBodyHandler(b *testing.B, h http.Handler, reqBody string) {
 	b.ReportAllocs()
-	body := []byte(benchBody)
+	body := []byte(reqBody)
 	w := &discard{h: make(http.Header)}
 	r := httptest.NewRequest(http.MethodPost, "/responses", nil)
 	r.Header.Set("Content-Type", "application/json")
@@ -62,6 +65,11 @@ func BenchmarkHandler(b *testing.B) {
 	answer := rec.Body.Bytes()
 
 	b.Run("full", func(b *testing.B) { benchHandler(b, srv.Handler()) })
+	// stream: the same request streamed (echo streams one delta per word),
+	// through the SSE framing and the stream aggregator.
+	b.Run("stream", func(b *testing.B) {
+		benchBodyHandler(b, srv.Handler(), `{"model":"echo","stream":true,"input":[{"role":"user","content":"hello, how are you today?"}]}`)
+	})
 	b.Run("bare-gin", func(b *testing.B) {
 		gin.SetMode(gin.ReleaseMode)
 		e := gin.New()

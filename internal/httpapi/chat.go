@@ -22,6 +22,7 @@ import (
 	"github.com/agentrt/agentrt/internal/chat"
 	"github.com/agentrt/agentrt/internal/httperr"
 	"github.com/agentrt/agentrt/internal/telemetry"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // registerChat adds the Chat Completions and model routes, with and without
@@ -57,7 +58,7 @@ func (s *Server) registerChat(e *gin.Engine) {
 func (s *Server) handleChat(c *gin.Context) {
 	r, w := c.Request, c.Writer
 	start := time.Now()
-	reqID := agent.EnvFrom(r.Context()).RequestID // from begin
+	reqID := agent.FromContext(r.Context()).RequestID // from begin
 
 	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
 		s.fail(c, e)
@@ -123,7 +124,7 @@ func (s *Server) handleChat(c *gin.Context) {
 func (s *Server) admit(c *gin.Context) (ctx context.Context, release, cancel func(), ok bool) {
 	r := c.Request
 	ctx = r.Context()
-	env := agent.EnvFrom(ctx)
+	env := agent.FromContext(ctx)
 	rc := http.NewResponseController(c.Writer)
 	if d := s.limits.RequestTimeout; d > 0 {
 		_ = rc.SetWriteDeadline(time.Now().Add(d + s.limits.WriteTimeout)) // unsupported on recorders: ignore
@@ -159,7 +160,7 @@ func (s *Server) admit(c *gin.Context) (ctx context.Context, release, cancel fun
 var errFailedResponse = errors.New("agent answered with a failed response")
 
 func failedResponse(resp *agent.Response) error {
-	if resp.Status != agent.StatusFailed && resp.Error == nil {
+	if resp.Status != wireproto.StatusFailed && resp.Error == nil {
 		return nil
 	}
 	if resp.Error != nil {
@@ -251,7 +252,7 @@ func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat
 				return err
 			}
 		}
-		return emit(&agent.StreamEvent{Type: agent.EventCompleted, Response: r})
+		return emit(&agent.StreamEvent{Type: wireproto.EventCompleted, Response: r})
 	})
 
 	mu.Lock()

@@ -295,7 +295,7 @@ func TestChatSharesIdentityAndLimits(t *testing.T) {
 		if req.LastUserText() == "block" {
 			return b.Predict(ctx, req)
 		}
-		return &agent.Response{Output: []agent.Item{agent.TextOutputItem("hi "+agent.EnvFrom(ctx).Caller.PrincipalID, "")}}, nil
+		return &agent.Response{Output: []agent.Item{agent.TextItem("", "hi "+agent.FromContext(ctx).Caller.PrincipalID)}}, nil
 	})
 	ts := newServer(t, httpapi.Options{Agent: a, Preparers: []httpapi.Preparer{who}, Limits: httpapi.Limits{MaxConcurrency: 1}})
 	client := openaiClient(ts.URL + "/v1")

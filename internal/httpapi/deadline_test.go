@@ -22,6 +22,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/httpapi"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // serveTimeouts serves h from a loopback server with net/http's own read
@@ -109,7 +110,7 @@ func TestLateTimeoutStreamsErrorEvent(t *testing.T) {
 			defer resp.Body.Close()
 			events, _ := sseEvents(t, resp.Body) // fails unless it ends with [DONE]
 			last := events[len(events)-1]
-			if last.Type != agent.EventError || last.Code != "timeout" {
+			if last.Type != wireproto.EventError || last.Code != "timeout" {
 				t.Fatalf("last event %+v, want an error event with code timeout", last)
 			}
 		})
@@ -136,7 +137,7 @@ func (b *signalBody) Read(p []byte) (int, error) {
 func TestSlowBodiesDoNotHoldSlots(t *testing.T) {
 	const slots = 2
 	api := newAPI(t, httpapi.Options{Agent: agentFunc(func(ctx context.Context, req *agent.Request) (*agent.Response, error) {
-		return &agent.Response{Output: []agent.Item{agent.TextOutputItem("ok", "")}}, nil
+		return &agent.Response{Output: []agent.Item{agent.TextItem("", "ok")}}, nil
 	}), Limits: httpapi.Limits{MaxConcurrency: slots}})
 	reading := make(chan struct{}, slots)
 	ts := serveTimeouts(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

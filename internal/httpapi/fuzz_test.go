@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/echo"
 	"github.com/agentrt/agentrt/internal/httpapi"
+	"github.com/agentrt/agentrt/internal/wire"
 )
 
 // FuzzDecodeRequest feeds arbitrary bodies through the whole handler: it
@@ -38,9 +38,9 @@ func FuzzDecodeRequest(f *testing.F) {
 	h := srv.Handler()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		// The decoder alone: an error is always a FieldError.
-		if req, err := agent.DecodeRequest(body); err == nil {
-			_ = req.Validate()
-		} else if _, ok := err.(*agent.FieldError); !ok {
+		if req, err := wire.DecodeRequest(body); err == nil {
+			_ = wire.Validate(req)
+		} else if _, ok := err.(*wire.FieldError); !ok {
 			t.Fatalf("decode error %T %v is not a *FieldError", err, err)
 		}
 		for _, path := range []string{"/responses", "/invocations"} {

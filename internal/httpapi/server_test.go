@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,7 +23,9 @@ import (
 	"github.com/agentrt/agentrt/examples/echo"
 	"github.com/agentrt/agentrt/internal/httpapi"
 	"github.com/agentrt/agentrt/internal/httperr"
+	"github.com/agentrt/agentrt/internal/payloads"
 	"github.com/agentrt/agentrt/internal/telemetry"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 func quietLogger() *slog.Logger {
@@ -201,10 +204,10 @@ func (scripted) PredictStream(ctx context.Context, req *agent.Request, emit agen
 		agent.ItemDone(agent.ReasoningItem("rs_1", "thinking")),
 		agent.TextDelta("The answer ", "msg_1"),
 		agent.TextDelta("is 42.", "msg_1"),
-		agent.AnnotationAdded("msg_1", agent.Annotation{Type: agent.AnnotationURLCitation, URL: "https://example.com", Title: "src"}, 0),
+		agent.AnnotationAdded("msg_1", agent.Annotation{Type: wireproto.AnnotationURLCitation, URL: "https://example.com", Title: "src"}, 0),
 	}
-	done := agent.ItemDone(agent.TextOutputItem("The answer is 42.", "msg_1",
-		agent.Annotation{Type: agent.AnnotationURLCitation, URL: "https://example.com", Title: "src"}))
+	done := agent.ItemDone(agent.TextItem("msg_1", "The answer is 42.",
+		agent.Annotation{Type: wireproto.AnnotationURLCitation, URL: "https://example.com", Title: "src"}))
 	done.CustomOutputs = map[string]any{"k": "v"}
 	events = append(events, done)
 	for _, ev := range events {
@@ -219,6 +222,80 @@ type streamFunc func(ctx context.Context, req *agent.Request, emit agent.Emit) e
 
 func (f streamFunc) PredictStream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
 	return f(ctx, req, emit)
+}
+
+// TestStreamAndPredictAgree: a streaming agent that sends only deltas (no
+// output_item.done, or one without content) gives the same answer
+// streamed (response.completed) and in one piece (FromStream), because the
+// host and FromStream fold with one aggregator.
+func TestStreamAndPredictAgree(t *testing.T) {
+	a := agent.FromStream(streamFunc(func(ctx context.Context, req *agent.Request, emit agent.Emit) error {
+		for _, ev := range []*agent.StreamEvent{
+			agent.TextDelta("open ", "m1"),
+			agent.TextDelta("only deltas", "m2"),
+			agent.TextDelta("and done", "m1"),
+			agent.ItemDone(agent.Item{Type: agent.TypeMessage, ID: "m1"}),
+		} {
+			if err := emit(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	ts := newServer(t, httpapi.Options{Agent: a})
+	texts := func(r *agent.Response) []string {
+		var out []string
+		for _, it := range r.Output {
+			out = append(out, it.ID+"="+it.Text())
+		}
+		return out
+	}
+	want := []string{"m1=open and done", "m2=only deltas"}
+
+	resp := post(t, ts.URL+"/responses", `{"input":"q","stream":true}`)
+	defer resp.Body.Close()
+	events, _ := sseEvents(t, resp.Body)
+	var completed *agent.Response
+	doneText := map[string]string{}
+	for _, ev := range events {
+		switch ev.Type {
+		case wireproto.EventCompleted:
+			completed = ev.Response
+		case agent.EventOutputItemDone:
+			doneText[ev.Item.ID] = ev.Item.Text()
+		}
+	}
+	if completed == nil || !slices.Equal(texts(completed), want) {
+		t.Fatalf("stream: response.completed output %v, want %v", texts(completed), want)
+	}
+	if doneText["m1"] != "open and done" || doneText["m2"] != "only deltas" {
+		t.Errorf("stream: output_item.done texts %v", doneText)
+	}
+
+	plain := post(t, ts.URL+"/responses", `{"input":"q"}`)
+	defer plain.Body.Close()
+	var r agent.Response
+	if err := json.NewDecoder(plain.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(texts(&r), want) {
+		t.Errorf("predict: output %v, want %v", texts(&r), want)
+	}
+}
+
+// mlflowReduce folds one event the way MLflow's output reducer does:
+// output_item.done items are appended and custom_outputs merged; deltas
+// are ignored.
+func mlflowReduce(resp *agent.Response, ev *agent.StreamEvent) {
+	if ev.Type == agent.EventOutputItemDone && ev.Item != nil {
+		resp.Output = append(resp.Output, *ev.Item)
+	}
+	for k, v := range ev.CustomOutputs {
+		if resp.CustomOutputs == nil {
+			resp.CustomOutputs = map[string]any{}
+		}
+		resp.CustomOutputs[k] = v
+	}
 }
 
 // TestMLflowReducer reads the stream as MLflow does: only
@@ -242,9 +319,9 @@ func TestMLflowReducer(t *testing.T) {
 				if ev.SequenceNumber != i {
 					t.Errorf("event %d has sequence_number %d", i, ev.SequenceNumber)
 				}
-				agent.Reduce(reduced, &ev)
+				mlflowReduce(reduced, &ev)
 				switch ev.Type {
-				case agent.EventOutputItemAdded:
+				case wireproto.EventOutputItemAdded:
 					added[ev.OutputIndex] = true
 				case agent.EventOutputItemDone:
 					if !added[ev.OutputIndex] {
@@ -260,7 +337,7 @@ func TestMLflowReducer(t *testing.T) {
 						}
 					}
 					text[ev.ItemID] += ev.Delta
-				case agent.EventCompleted:
+				case wireproto.EventCompleted:
 					completed = ev.Response
 				}
 			}
@@ -330,8 +407,8 @@ func TestInvocationsMLflowStyle(t *testing.T) {
 func TestRequestIDEchoedAndInEnv(t *testing.T) {
 	var seen atomic.Value
 	a := agentFunc(func(ctx context.Context, req *agent.Request) (*agent.Response, error) {
-		seen.Store(agent.EnvFrom(ctx).RequestID)
-		return &agent.Response{Output: []agent.Item{agent.TextOutputItem("ok", "")}}, nil
+		seen.Store(agent.FromContext(ctx).RequestID)
+		return &agent.Response{Output: []agent.Item{agent.TextItem("", "ok")}}, nil
 	})
 	ts := newServer(t, httpapi.Options{Agent: a})
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/responses", strings.NewReader(`{"input":"x"}`))
@@ -357,8 +434,8 @@ func TestEnvCarriesPayloadSwitch(t *testing.T) {
 		}
 		var seen atomic.Bool
 		a := agentFunc(func(ctx context.Context, req *agent.Request) (*agent.Response, error) {
-			seen.Store(agent.EnvFrom(ctx).TracePayloads)
-			return &agent.Response{Output: []agent.Item{agent.TextOutputItem("ok", "")}}, nil
+			seen.Store(payloads.Enabled(ctx))
+			return &agent.Response{Output: []agent.Item{agent.TextItem("", "ok")}}, nil
 		})
 		ts := newServer(t, httpapi.Options{Agent: a})
 		resp, err := http.Post(ts.URL+"/responses", "application/json", strings.NewReader(`{"input":"x"}`))
@@ -368,7 +445,7 @@ func TestEnvCarriesPayloadSwitch(t *testing.T) {
 		resp.Body.Close()
 		_ = tel.Shutdown(context.Background())
 		if seen.Load() != on {
-			t.Errorf("payload recording %v: Env.TracePayloads = %v", on, seen.Load())
+			t.Errorf("payload recording %v: payloads.Enabled = %v", on, seen.Load())
 		}
 	}
 }
@@ -410,7 +487,7 @@ func TestPreparersRunInOrder(t *testing.T) {
 	}
 	var got string
 	a := agentFunc(func(ctx context.Context, req *agent.Request) (*agent.Response, error) {
-		got = ctx.Value(key{}).(string) + "/" + agent.EnvFrom(ctx).Caller.UserName
+		got = ctx.Value(key{}).(string) + "/" + agent.FromContext(ctx).Caller.UserName
 		return &agent.Response{}, nil
 	})
 	ts := newServer(t, httpapi.Options{Agent: a, Preparers: []httpapi.Preparer{p("first"), p("second")}})
@@ -446,7 +523,7 @@ func newBlocker() *blocker {
 func (b *blocker) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {
 	b.entered <- struct{}{}
 	<-b.release // deliberately ignores ctx: the host must still answer on time
-	return &agent.Response{Output: []agent.Item{agent.TextOutputItem("late", "")}}, nil
+	return &agent.Response{Output: []agent.Item{agent.TextItem("", "late")}}, nil
 }
 
 type panicker struct{}
@@ -636,7 +713,7 @@ func TestStreamingPanicSendsErrorEvent(t *testing.T) {
 	}
 	events, raws := sseEvents(t, resp.Body)
 	last := events[len(events)-1]
-	if last.Type != agent.EventError || last.Code != "server_error" || last.Message == "" || strings.Contains(last.Message, "agent bug") {
+	if last.Type != wireproto.EventError || last.Code != "server_error" || last.Message == "" || strings.Contains(last.Message, "agent bug") {
 		t.Errorf("last event = %+v", last)
 	}
 	if _, ok := raws[len(raws)-1]["sequence_number"]; !ok {
@@ -669,7 +746,7 @@ func TestStreamTimeoutSendsErrorEvent(t *testing.T) {
 	resp := post(t, ts.URL+"/responses", `{"input":"x","stream":true}`)
 	defer resp.Body.Close()
 	events, _ := sseEvents(t, resp.Body)
-	if last := events[len(events)-1]; last.Type != agent.EventError || last.Code != "timeout" {
+	if last := events[len(events)-1]; last.Type != wireproto.EventError || last.Code != "timeout" {
 		t.Errorf("last event = %+v", last)
 	}
 }
@@ -740,7 +817,7 @@ func TestUnencodableEventBecomesErrorEvent(t *testing.T) {
 	resp := post(t, ts.URL+"/responses", `{"input":"x","stream":true}`)
 	defer resp.Body.Close()
 	events, _ := sseEvents(t, resp.Body)
-	if last := events[len(events)-1]; last.Type != agent.EventError || last.Code != "server_error" {
+	if last := events[len(events)-1]; last.Type != wireproto.EventError || last.Code != "server_error" {
 		t.Errorf("last event = %+v", last)
 	}
 }

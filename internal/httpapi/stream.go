@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/telemetry"
+	"github.com/agentrt/agentrt/internal/wire"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // errStreamClosed is what emit returns once the stream is over (the client
@@ -34,7 +34,7 @@ type sse struct {
 
 func (s *sse) frame(ev *agent.StreamEvent) {
 	start := len(s.buf)
-	b, err := ev.AppendJSON(append(s.buf, "data: "...))
+	b, err := wire.AppendEvent(append(s.buf, "data: "...), ev)
 	if err != nil {
 		// Drop the broken frame; the agent hears about it from emit.
 		s.buf = s.buf[:start]
@@ -71,195 +71,104 @@ func (s *sse) flush() error {
 	return nil
 }
 
-// openItem is a message being streamed as deltas.
-type openItem struct {
-	index       int
-	text        strings.Builder
-	annotations []agent.Annotation
-}
-
-// synth turns what an agent emits into the OpenAI event sequence: it adds
-// sequence numbers and indexes, opens items before their first delta,
-// closes them around their output_item.done, and keeps the response that
-// response.completed carries.
+// synth turns what an agent emits into the OpenAI event sequence. The
+// aggregator (wire.Fold, the one behind agent.FromStream) decides what the
+// output is; synth writes the frames around it: sequence numbers, the
+// envelope, and the added/content/done events of each item as the fold
+// opens and completes it.
 type synth struct {
-	out     *sse
-	seq     int
-	resp    *agent.Response
-	slots   []*agent.Item // output items by output_index; nil while open
-	open    map[string]*openItem
-	anonID  string // item id given to deltas that came without one
-	usage   *agent.Usage
-	emitted bool
+	out  *sse
+	seq  int
+	resp *agent.Response
+	fold wire.Fold
+	cur  agent.StreamEvent // the frame being written: events passed by value stay off the heap
 }
 
-func (y *synth) send(ev *agent.StreamEvent) {
-	ev.SequenceNumber = y.seq
+func newSynth(out *sse, resp *agent.Response) *synth {
+	y := &synth{out: out, resp: resp}
+	y.fold = wire.NewFold(resp, y)
+	return y
+}
+
+func (y *synth) send(ev agent.StreamEvent) {
+	y.cur = ev
+	y.cur.SequenceNumber = y.seq
 	y.seq++
-	y.out.frame(ev)
-}
-
-func (y *synth) mergeOutputs(co map[string]any) {
-	if len(co) == 0 {
-		return
-	}
-	if y.resp.CustomOutputs == nil {
-		y.resp.CustomOutputs = make(map[string]any, len(co))
-	}
-	maps.Copy(y.resp.CustomOutputs, co)
+	y.out.frame(&y.cur)
 }
 
 func (y *synth) start() {
-	y.resp.Status = agent.StatusInProgress
-	y.send(&agent.StreamEvent{Type: agent.EventCreated, Response: y.resp})
-	y.send(&agent.StreamEvent{Type: agent.EventInProgress, Response: y.resp})
-}
-
-// openMessage allocates an output slot for a message streamed as deltas.
-func (y *synth) openMessage(id string) *openItem {
-	if o := y.open[id]; o != nil {
-		return o
-	}
-	o := &openItem{index: len(y.slots)}
-	y.slots = append(y.slots, nil)
-	if y.open == nil {
-		y.open = make(map[string]*openItem)
-	}
-	y.open[id] = o
-	y.send(&agent.StreamEvent{Type: agent.EventOutputItemAdded, OutputIndex: o.index, Item: &agent.Item{
-		Type: agent.TypeMessage, ID: id, Status: agent.StatusInProgress, Role: "assistant",
-		Content: agent.PartsContent(),
-	}})
-	y.send(&agent.StreamEvent{Type: agent.EventContentPartAdded, ItemID: id, OutputIndex: o.index,
-		Part: &agent.Part{Type: agent.PartOutputText}})
-	return o
+	y.resp.Status = wireproto.StatusInProgress
+	y.send(agent.StreamEvent{Type: wireproto.EventCreated, Response: y.resp})
+	y.send(agent.StreamEvent{Type: wireproto.EventInProgress, Response: y.resp})
 }
 
 // handle processes one event from the agent.
 func (y *synth) handle(ev *agent.StreamEvent) error {
-	if ev == nil {
-		return errors.New("httpapi: nil stream event")
+	out, pass, err := y.fold.Add(ev)
+	if err != nil {
+		return err
 	}
-	y.mergeOutputs(ev.CustomOutputs)
-	switch ev.Type {
-	case agent.EventOutputTextDelta:
-		id := ev.ItemID
-		if id == "" {
-			if y.anonID == "" {
-				y.anonID = agent.NewID("msg")
-			}
-			id = y.anonID
-		}
-		o := y.openMessage(id)
-		o.text.WriteString(ev.Delta)
-		out := *ev
-		out.ItemID, out.OutputIndex, out.ContentIndex = id, o.index, 0
-		y.send(&out)
-	case agent.EventAnnotationAdded:
-		if ev.ItemID == "" || ev.Annotation == nil {
-			return errors.New("httpapi: annotation.added needs item_id and annotation")
-		}
-		o := y.openMessage(ev.ItemID)
-		o.annotations = append(o.annotations, *ev.Annotation)
-		out := *ev
-		out.OutputIndex, out.ContentIndex = o.index, 0
-		y.send(&out)
-	case agent.EventOutputItemDone:
-		if ev.Item == nil {
-			return errors.New("httpapi: output_item.done without an item")
-		}
-		item := *ev.Item
-		if item.Kind() == agent.TypeMessage && item.ID == "" && y.anonID != "" {
-			item.ID = y.anonID
-		}
-		if item.ID != "" && item.ID == y.anonID {
-			y.anonID = ""
-		}
-		y.itemDone(&item, ev.CustomOutputs)
-	case agent.EventCreated, agent.EventInProgress:
-		// The host owns the envelope.
-	case agent.EventCompleted, agent.EventFailed, agent.EventIncomplete:
-		// Keep what the agent knows about the whole response; the host
-		// sends the terminal event itself.
-		if r := ev.Response; r != nil {
-			if r.Usage != nil {
-				y.usage = r.Usage
-			}
-			y.mergeOutputs(r.CustomOutputs)
-		}
-	default:
-		out := *ev
-		if o := y.open[ev.ItemID]; o != nil && ev.ItemID != "" {
-			out.OutputIndex = o.index
-		}
-		y.send(&out)
+	if pass {
+		y.send(out)
 	}
 	return nil
 }
 
-// itemDone completes an item: closes it if deltas opened it, or sends the
-// whole added/content/done sequence for an item that arrives complete.
-func (y *synth) itemDone(item *agent.Item, co map[string]any) {
-	normalizeItem(item)
-	o, wasOpen := y.open[item.ID]
+// Prepare gives an output item what OpenAI clients require (wire.Framer).
+func (y *synth) Prepare(it *agent.Item) { normalizeItem(it) }
+
+// Opened announces a message that deltas started (wire.Framer).
+func (y *synth) Opened(id string, index int) {
+	y.send(agent.StreamEvent{Type: wireproto.EventOutputItemAdded, OutputIndex: index, Item: &agent.Item{
+		Type: agent.TypeMessage, ID: id, Status: wireproto.StatusInProgress, Role: "assistant",
+		Content: agent.PartsContent(),
+	}})
+	y.send(agent.StreamEvent{Type: wireproto.EventContentPartAdded, ItemID: id, OutputIndex: index,
+		Part: &agent.Part{Type: wireproto.PartOutputText}})
+}
+
+// Done completes an item (wire.Framer): it closes one that deltas opened,
+// or sends the whole added/content/done sequence for an item that arrives
+// complete.
+func (y *synth) Done(item *agent.Item, index int, wasOpen bool, co map[string]any) {
 	isMsg := item.Kind() == agent.TypeMessage
-	if wasOpen {
-		delete(y.open, item.ID)
-		if isMsg && len(item.Content.Parts) == 0 {
-			item.Content = agent.PartsContent(agent.Part{Type: agent.PartOutputText, Text: o.text.String(), Annotations: o.annotations})
-		}
-	} else {
-		o = &openItem{index: len(y.slots)}
-		y.slots = append(y.slots, nil)
+	if !wasOpen {
 		added := *item
-		added.Status = agent.StatusInProgress
+		added.Status = wireproto.StatusInProgress
 		if isMsg {
 			added.Content = agent.PartsContent()
 		}
-		y.send(&agent.StreamEvent{Type: agent.EventOutputItemAdded, OutputIndex: o.index, Item: &added})
+		y.send(agent.StreamEvent{Type: wireproto.EventOutputItemAdded, OutputIndex: index, Item: &added})
 	}
 	if isMsg {
 		for i := range item.Content.Parts {
 			p := &item.Content.Parts[i]
 			// Part 0 of an item opened by deltas was already added and streamed.
 			if i > 0 || !wasOpen {
-				y.send(&agent.StreamEvent{Type: agent.EventContentPartAdded, ItemID: item.ID, OutputIndex: o.index,
+				y.send(agent.StreamEvent{Type: wireproto.EventContentPartAdded, ItemID: item.ID, OutputIndex: index,
 					ContentIndex: i, Part: &agent.Part{Type: p.Type}})
-				if p.Type == agent.PartOutputText && p.Text != "" {
-					y.send(&agent.StreamEvent{Type: agent.EventOutputTextDelta, ItemID: item.ID, OutputIndex: o.index,
+				if p.Type == wireproto.PartOutputText && p.Text != "" {
+					y.send(agent.StreamEvent{Type: wireproto.EventOutputTextDelta, ItemID: item.ID, OutputIndex: index,
 						ContentIndex: i, Delta: p.Text})
 				}
 			}
-			if p.Type == agent.PartOutputText {
-				y.send(&agent.StreamEvent{Type: agent.EventOutputTextDone, ItemID: item.ID, OutputIndex: o.index,
+			if p.Type == wireproto.PartOutputText {
+				y.send(agent.StreamEvent{Type: wireproto.EventOutputTextDone, ItemID: item.ID, OutputIndex: index,
 					ContentIndex: i, Text: p.Text})
 			}
-			y.send(&agent.StreamEvent{Type: agent.EventContentPartDone, ItemID: item.ID, OutputIndex: o.index,
+			y.send(agent.StreamEvent{Type: wireproto.EventContentPartDone, ItemID: item.ID, OutputIndex: index,
 				ContentIndex: i, Part: p})
 		}
 	}
-	y.slots[o.index] = item
-	y.send(&agent.StreamEvent{Type: agent.EventOutputItemDone, OutputIndex: o.index, Item: item, CustomOutputs: co})
+	y.send(agent.StreamEvent{Type: wireproto.EventOutputItemDone, OutputIndex: index, Item: item, CustomOutputs: co})
 }
 
 // finish closes items left open and sends response.completed.
 func (y *synth) finish() {
-	ids := slices.Collect(maps.Keys(y.open))
-	slices.SortFunc(ids, func(a, b string) int { return y.open[a].index - y.open[b].index })
-	for _, id := range ids {
-		y.itemDone(&agent.Item{Type: agent.TypeMessage, ID: id}, nil)
-	}
-	y.resp.Output = make([]agent.Item, 0, len(y.slots))
-	for _, it := range y.slots {
-		if it != nil {
-			y.resp.Output = append(y.resp.Output, *it)
-		}
-	}
-	y.resp.Status = agent.StatusCompleted
-	if y.usage != nil {
-		y.resp.Usage = y.usage
-	}
-	y.send(&agent.StreamEvent{Type: agent.EventCompleted, Response: y.resp})
+	y.fold.Finish()
+	y.resp.Status = wireproto.StatusCompleted
+	y.send(agent.StreamEvent{Type: wireproto.EventCompleted, Response: y.resp})
 }
 
 // serveStream answers with an SSE stream. Preparers have run; from here on
@@ -277,9 +186,9 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 	resp := &agent.Response{}
 	s.envelope(resp, req)
 	if s.dev { // known before the agent runs: response.created carries it too
-		resp.CustomOutputs = withDevOutputs(nil, agent.EnvFrom(ctx))
+		resp.CustomOutputs = withDevOutputs(nil, agent.FromContext(ctx))
 	}
-	y := &synth{out: out, resp: resp}
+	y := newSynth(out, resp)
 
 	var mu sync.Mutex
 	closed := false
@@ -317,13 +226,10 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 				return err
 			}
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		y.mergeOutputs(r.CustomOutputs)
-		if r.Usage != nil {
-			y.usage = r.Usage
-		}
-		return nil
+		// What the agent says about the whole answer, folded like a
+		// streaming agent's own response.completed.
+		return emit(&agent.StreamEvent{Type: wireproto.EventCompleted,
+			Response: &agent.Response{Usage: r.Usage, CustomOutputs: r.CustomOutputs}})
 	})
 
 	mu.Lock()
@@ -343,7 +249,7 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 			code = "server_error"
 		}
 		out.buf, out.encErr = out.buf[:0], nil
-		y.send(&agent.StreamEvent{Type: agent.EventError, Code: code, Message: e.Message, Param: e.Param})
+		y.send(agent.StreamEvent{Type: wireproto.EventError, Code: code, Message: e.Message, Param: e.Param})
 		traceFrame(ctx, c.Request, out)
 		out.done()
 		_ = out.flush()

@@ -9,7 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // Error is an HTTP error with the status it is sent with. Code is the
@@ -163,9 +164,9 @@ func (e *Error) AppendBody(b []byte) []byte {
 	b = append(b, `{"error_code":`...)
 	b = strconv.AppendQuote(b, code)
 	b = append(b, `,"message":`...)
-	b = appendJSONString(b, e.Message)
+	b = wireproto.AppendString(b, e.Message)
 	b = append(b, `,"error":{"message":`...)
-	b = appendJSONString(b, e.Message)
+	b = wireproto.AppendString(b, e.Message)
 	b = append(b, `,"type":`...)
 	b = strconv.AppendQuote(b, typ)
 	b = append(b, `,"code":`...)
@@ -174,7 +175,7 @@ func (e *Error) AppendBody(b []byte) []byte {
 	if e.Param == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendJSONString(b, e.Param)
+		b = wireproto.AppendString(b, e.Param)
 	}
 	return append(b, "}}"...)
 }
@@ -195,25 +196,4 @@ func (e *Error) Write(w http.ResponseWriter) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(e.Body())
-}
-
-const hex = "0123456789abcdef"
-
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b = append(b, '\\', byte(r))
-		case r == '\n':
-			b = append(b, '\\', 'n')
-		case r < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xF])
-		case r == 0x2028 || r == 0x2029:
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-		default:
-			b = utf8.AppendRune(b, r)
-		}
-	}
-	return append(b, '"')
 }

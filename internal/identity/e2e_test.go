@@ -34,7 +34,7 @@ import (
 type whoAgent struct{}
 
 func (whoAgent) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {
-	env := agent.EnvFrom(ctx)
+	env := agent.FromContext(ctx)
 	id, err := env.Caller.Resolve(ctx)
 	if err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ func (whoAgent) Predict(ctx context.Context, req *agent.Request) (*agent.Respons
 	if _, err := env.System.Warehouses.Get(ctx, sql.GetWarehouseRequest{Id: "dev-warehouse"}); err != nil {
 		return nil, err
 	}
-	return &agent.Response{Output: []agent.Item{agent.TextOutputItem(id.UserName+" "+me.UserName, agent.NewID("msg"))}}, nil
+	return &agent.Response{Output: []agent.Item{agent.TextItem(agent.NewID("msg"), id.UserName+" "+me.UserName)}}, nil
 }
 
 type devStack struct {

@@ -24,16 +24,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentrt/agentrt/agent"
-	"github.com/agentrt/agentrt/internal/credentials"
-	"github.com/agentrt/agentrt/internal/httperr"
-	"github.com/agentrt/agentrt/internal/ttlcache"
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/service/iam"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/credentials"
+	"github.com/agentrt/agentrt/internal/httperr"
+	"github.com/agentrt/agentrt/internal/ttlcache"
 )
 
 // Header names of the Databricks Apps proxy and of dev mode.
@@ -216,7 +217,7 @@ func (r *Resolver) Prepare(ctx context.Context, req *http.Request, env *agent.En
 		defer span.End()
 	}
 	env.User, env.System = r.user, r.system
-	if agent.EnvFrom(ctx) != env {
+	if agent.FromContext(ctx) != env {
 		// The host puts env in ctx before preparing; a caller that did not
 		// gets a ctx that carries it (its request id reaches the workspace
 		// calls in X-Request-Id).

@@ -24,6 +24,8 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/discover"
+	"github.com/agentrt/agentrt/internal/manifest"
+	"github.com/agentrt/agentrt/internal/registry"
 )
 
 // ManifestFileName is the manifest looked for beside a plugin.
@@ -115,11 +117,11 @@ func Load(opts Options) (*Loaded, error) {
 }
 
 func loadRegistered(name string) (*Loaded, error) {
-	newFn, ok := agent.Lookup(name)
+	raw, ok := registry.Lookup(name)
 	if !ok {
-		return nil, &UnknownAgentError{Name: name, Registered: agent.Names()}
+		return nil, &UnknownAgentError{Name: name, Registered: registry.Names()}
 	}
-	a, err := construct(newFn)
+	a, err := construct(raw.(func() (agent.Agent, error))) // agent.Register is the only writer
 	if err != nil {
 		return nil, fmt.Errorf("agent %q: %w", name, err)
 	}
@@ -146,7 +148,7 @@ func resolveManifest(l *Loaded, opts Options, pluginManifest func() (agent.Manif
 	if err := pickManifest(l, opts, pluginManifest); err != nil {
 		return err
 	}
-	if err := l.Manifest.Validate(); err != nil {
+	if err := manifest.Validate(l.Manifest); err != nil {
 		return fmt.Errorf("manifest from %s: %w", l.ManifestSource, err)
 	}
 	return nil
@@ -158,7 +160,7 @@ func pickManifest(l *Loaded, opts Options, pluginManifest func() (agent.Manifest
 		if err != nil {
 			return err
 		}
-		m, err := agent.LoadManifestFile(abs)
+		m, err := manifest.LoadFile(abs)
 		if err != nil {
 			return fmt.Errorf("--manifest: %w", err)
 		}
@@ -169,7 +171,7 @@ func pickManifest(l *Loaded, opts Options, pluginManifest func() (agent.Manifest
 		beside := filepath.Join(filepath.Dir(l.Name), ManifestFileName)
 		switch _, err := os.Stat(beside); {
 		case err == nil:
-			m, err := agent.LoadManifestFile(beside)
+			m, err := manifest.LoadFile(beside)
 			if err != nil {
 				return fmt.Errorf("manifest beside plugin: %w", err)
 			}

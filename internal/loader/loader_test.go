@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/manifest"
 )
 
 // declared answers "ok" and declares its manifest in code.
 type declared struct{}
 
 func (declared) Predict(context.Context, *agent.Request) (*agent.Response, error) {
-	return &agent.Response{Output: []agent.Item{agent.TextOutputItem("ok", "msg_1")}}, nil
+	return &agent.Response{Output: []agent.Item{agent.TextItem("msg_1", "ok")}}, nil
 }
 
 func (declared) Manifest() agent.Manifest {
@@ -27,7 +28,7 @@ func (declared) Manifest() agent.Manifest {
 type streamDeclared struct{}
 
 func (streamDeclared) PredictStream(ctx context.Context, _ *agent.Request, emit agent.Emit) error {
-	return emit(agent.ItemDone(agent.TextOutputItem("streamed", "msg_1")))
+	return emit(agent.ItemDone(agent.TextItem("msg_1", "streamed")))
 }
 
 func (streamDeclared) Manifest() agent.Manifest {
@@ -111,7 +112,7 @@ func TestLoadRegisteredErrors(t *testing.T) {
 			}
 		}},
 		{"invalid manifest in code", "loader-test-bad-manifest", "", func(t *testing.T, err error) {
-			var me *agent.ManifestError
+			var me *manifest.Error
 			if !errors.As(err, &me) || !strings.Contains(err.Error(), "code (agent.Manifester)") {
 				t.Errorf("err = %v, want a ManifestError naming its source", err)
 			}

@@ -17,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/manifest"
+	"github.com/agentrt/agentrt/internal/wire"
 )
 
 // moduleRoot is the agentrt module directory (this package is internal/loader).
@@ -122,7 +124,7 @@ func TestLoadPlugin(t *testing.T) {
 		if want := "file " + yamlPath + " (beside plugin)"; l.ManifestSource != want {
 			t.Errorf("ManifestSource = %q, want %q", l.ManifestSource, want)
 		}
-		req, err := agent.DecodeRequest([]byte(`{"input":[{"role":"user","content":"Hello plugin world"}]}`))
+		req, err := wire.DecodeRequest([]byte(`{"input":[{"role":"user","content":"Hello plugin world"}]}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,9 +183,9 @@ func TestLoadPlugin(t *testing.T) {
 		p := linkPlugin(t, so, dir, "stats.so")
 		writeFile(t, filepath.Join(dir, ManifestFileName), "resources:\n  api_version: '1'\n  databricks:\n    warehouse:\n    - name: x\n")
 		_, err := Load(Options{Agent: p})
-		var me *agent.ManifestError
+		var me *manifest.Error
 		if !errors.As(err, &me) {
-			t.Fatalf("Load error = %v, want an *agent.ManifestError", err)
+			t.Fatalf("Load error = %v, want an *manifest.Error", err)
 		}
 	})
 }
@@ -193,12 +195,13 @@ func TestLoadPluginRefusesMismatchedBuild(t *testing.T) {
 	host := hostBuildInfoWithDeps(t)
 
 	t.Run("real plugin from a module that forks a shared dependency", func(t *testing.T) {
-		// A user module whose go.mod replaces sigs.k8s.io/yaml (which the
-		// agent package, and so this binary, links) with its own copy.
+		// A user module whose go.mod replaces github.com/google/go-querystring
+		// (which the agent package links through databricks-sdk-go, and so
+		// does this binary) with its own copy.
 		mod := userModule(t, func(dir string) map[string]string {
-			fork := filepath.Join(dir, "yamlfork")
-			copyTree(t, moduleDir(t, "sigs.k8s.io/yaml"), fork)
-			return map[string]string{"sigs.k8s.io/yaml": "./yamlfork", "github.com/agentrt/agentrt": moduleRoot(t)}
+			fork := filepath.Join(dir, "qsfork")
+			copyTree(t, moduleDir(t, "github.com/google/go-querystring"), fork)
+			return map[string]string{"github.com/google/go-querystring": "./qsfork", "github.com/agentrt/agentrt": moduleRoot(t)}
 		})
 		out := filepath.Join(t.TempDir(), "forked.so")
 		if err := buildInModule(mod, out); err != nil {
@@ -209,9 +212,9 @@ func TestLoadPluginRefusesMismatchedBuild(t *testing.T) {
 		if !errors.As(err, &ie) {
 			t.Fatalf("Load error = %v, want *IncompatibleError", err)
 		}
-		if len(ie.Mismatches) != 1 || ie.Mismatches[0].What != "module sigs.k8s.io/yaml" ||
-			!strings.HasSuffix(ie.Mismatches[0].Plugin, "=> ./yamlfork") {
-			t.Errorf("mismatches = %v, want only sigs.k8s.io/yaml replaced by ./yamlfork", ie.Mismatches)
+		if len(ie.Mismatches) != 1 || ie.Mismatches[0].What != "module github.com/google/go-querystring" ||
+			!strings.HasSuffix(ie.Mismatches[0].Plugin, "=> ./qsfork") {
+			t.Errorf("mismatches = %v, want only github.com/google/go-querystring replaced by ./qsfork", ie.Mismatches)
 		}
 		t.Logf("the message an operator sees:\n%v", err)
 	})
@@ -222,7 +225,10 @@ func TestLoadPluginRefusesMismatchedBuild(t *testing.T) {
 		// turns its error into the same typed, readable one.
 		mod := userModule(t, func(dir string) map[string]string {
 			fork := filepath.Join(dir, "agentrt")
-			copyTree(t, filepath.Join(moduleRoot(t), "agent"), filepath.Join(fork, "agent"))
+			// agent and the internal packages it imports.
+			for _, pkg := range []string{"agent", "internal/agentlink", "internal/registry", "internal/wireproto"} {
+				copyTree(t, filepath.Join(moduleRoot(t), pkg), filepath.Join(fork, pkg))
+			}
 			for _, f := range []string{"go.mod", "go.sum"} {
 				copyTo(t, filepath.Join(moduleRoot(t), f), fork, f)
 			}
@@ -241,8 +247,10 @@ func TestLoadPluginRefusesMismatchedBuild(t *testing.T) {
 		if !errors.As(err, &ie) {
 			t.Fatalf("Load error = %v, want *IncompatibleError", err)
 		}
-		if len(ie.Mismatches) != 1 || ie.Mismatches[0].What != "package github.com/agentrt/agentrt/agent" {
-			t.Errorf("mismatches = %v, want package github.com/agentrt/agentrt/agent", ie.Mismatches)
+		// Go names the first differing package in link order: agent, or one
+		// of the internal packages it imports, all built from the fork.
+		if len(ie.Mismatches) != 1 || !strings.HasPrefix(ie.Mismatches[0].What, "package github.com/agentrt/agentrt/") {
+			t.Errorf("mismatches = %v, want one agentrt package", ie.Mismatches)
 		}
 	})
 

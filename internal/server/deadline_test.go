@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/server"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // tokens streams n deltas, one per gap: a model that is slower than the
@@ -109,7 +110,7 @@ func readStream(addr string, n int, started chan<- struct{}) error {
 	if deltas == 0 {
 		started <- struct{}{}
 	}
-	if !done || last != agent.EventCompleted || deltas != n {
+	if !done || last != wireproto.EventCompleted || deltas != n {
 		return fmt.Errorf("stream cut: %d/%d deltas, last event %q, [DONE] %v, read error %v", deltas, n, last, done, sc.Err())
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/server"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 type blocking struct {
@@ -23,7 +24,7 @@ type blocking struct {
 func (b blocking) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {
 	close(b.entered)
 	<-b.release
-	return &agent.Response{Output: []agent.Item{agent.TextOutputItem("finished", "")}}, nil
+	return &agent.Response{Output: []agent.Item{agent.TextItem("", "finished")}}, nil
 }
 
 func start(t *testing.T, opts server.Options) (addr string, cancel context.CancelFunc, served <-chan error) {
@@ -124,7 +125,7 @@ func (s slowStream) PredictStream(ctx context.Context, req *agent.Request, emit 
 			return err
 		}
 	}
-	return emit(agent.ItemDone(agent.TextOutputItem("one two three four five", "m")))
+	return emit(agent.ItemDone(agent.TextItem("m", "one two three four five")))
 }
 
 func TestLongStreamOutlivesWriteTimeout(t *testing.T) {
@@ -150,7 +151,7 @@ func TestLongStreamOutlivesWriteTimeout(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(frames[len(frames)-2], "data: ")), &completed); err != nil {
 		t.Fatal(err)
 	}
-	if completed.Type != agent.EventCompleted || completed.Response.OutputText() != "one two three four five" {
+	if completed.Type != wireproto.EventCompleted || completed.Response.OutputText() != "one two three four five" {
 		t.Errorf("last event %+v", completed)
 	}
 }

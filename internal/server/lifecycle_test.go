@@ -103,11 +103,11 @@ func (s *streamer) PredictStream(ctx context.Context, req *agent.Request, emit a
 		<-s.release
 	}
 	var names []string
-	for _, t := range agent.EnvFrom(ctx).Tools {
+	for _, t := range agent.FromContext(ctx).Tools {
 		names = append(names, t.Definition().Name)
 	}
 	s.j.add("predict done")
-	return emit(agent.ItemDone(agent.TextOutputItem("tools: "+strings.Join(names, ","), "m")))
+	return emit(agent.ItemDone(agent.TextItem("m", "tools: "+strings.Join(names, ","))))
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -310,14 +310,14 @@ func (c caller) Tools() *tools.Set { return c.set }
 
 func (c caller) PredictStream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
 	var out []string
-	for _, t := range agent.EnvFrom(ctx).Tools {
+	for _, t := range agent.FromContext(ctx).Tools {
 		res, err := t.Call(ctx, `{"text":"hi"}`)
 		if err != nil {
 			return err
 		}
 		out = append(out, res)
 	}
-	return emit(agent.ItemDone(agent.TextOutputItem(strings.Join(out, ","), "m")))
+	return emit(agent.ItemDone(agent.TextItem("m", strings.Join(out, ","))))
 }
 
 // TestShutdownClosesMCPSessions: the MCP sessions an agent's tools pooled

@@ -14,7 +14,7 @@ import (
 type answer string
 
 func (a answer) Predict(context.Context, *agent.Request) (*agent.Response, error) {
-	return &agent.Response{Output: []agent.Item{agent.TextOutputItem(string(a), "msg_1")}}, nil
+	return &agent.Response{Output: []agent.Item{agent.TextItem("msg_1", string(a))}}, nil
 }
 
 func getReady(t *testing.T, h http.Handler) (int, string) {

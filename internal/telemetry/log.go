@@ -53,7 +53,7 @@ func NewLogger(opts LogOptions) *slog.Logger {
 	return slog.New(NewContextHandler(h))
 }
 
-// ContextHandler adds request_id (from agent.EnvFrom) and trace_id/span_id
+// ContextHandler adds request_id (from agent.FromContext) and trace_id/span_id
 // (from the span context) of the record's context to every record. On a
 // logger derived with WithGroup they land inside the group, like any other
 // attribute of the record.
@@ -70,7 +70,7 @@ func (h *ContextHandler) Enabled(ctx context.Context, l slog.Level) bool {
 // Handle adds the correlation attributes and passes the record on.
 func (h *ContextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if ctx != nil {
-		if id := agent.EnvFrom(ctx).RequestID; id != "" && !hasAttr(r, "request_id") {
+		if id := agent.FromContext(ctx).RequestID; id != "" && !hasAttr(r, "request_id") {
 			r.AddAttrs(slog.String("request_id", id))
 		}
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {

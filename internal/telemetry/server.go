@@ -84,7 +84,7 @@ type Request struct {
 
 // Start begins instrumenting r, served with ctx (r's context or one derived
 // from it). route is the matched route template, "" when none matched. The
-// request id and the caller's principal come from agent.EnvFrom(ctx) when
+// request id and the caller's principal come from agent.FromContext(ctx) when
 // the request ends, so the server span carries both. The returned context
 // carries the server span: serve the request with it.
 func (s *Server) Start(ctx context.Context, r *http.Request, route string) (context.Context, Request) {
@@ -95,7 +95,7 @@ func (s *Server) Start(ctx context.Context, r *http.Request, route string) (cont
 	if rt.skip {
 		return ctx, Request{}
 	}
-	q := Request{s: s, rt: rt, r: r, env: agent.EnvFrom(ctx), start: time.Now()}
+	q := Request{s: s, rt: rt, r: r, env: agent.FromContext(ctx), start: time.Now()}
 	// Not the request's context: an exemplar of a gauge-like count is noise.
 	s.active.Add(context.Background(), 1, rt.activeOpts...)
 	ctx = s.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))

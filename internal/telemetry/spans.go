@@ -42,7 +42,7 @@ func Transport(base http.RoundTripper) http.RoundTripper {
 }
 
 // StartPredict starts the "predict" span around the agent call, with the
-// caller's principal (from agent.EnvFrom(ctx)) and the input when payload
+// caller's principal (from agent.FromContext(ctx)) and the input when payload
 // recording is on. End it with End.
 func StartPredict(ctx context.Context, stream bool, input any) (context.Context, trace.Span) {
 	if parent := trace.SpanFromContext(ctx); !parent.IsRecording() && !parent.SpanContext().IsValid() {
@@ -56,7 +56,7 @@ func StartPredict(ctx context.Context, stream bool, input any) (context.Context,
 	}
 	// One SetAttributes call: each call that outgrows the span's slice
 	// copies it. The request id is on the server span, the parent.
-	env := agent.EnvFrom(ctx)
+	env := agent.FromContext(ctx)
 	kv := make([]attribute.KeyValue, 0, 4)
 	if id := env.Caller.PrincipalID; id != "" {
 		kv = append(kv, attribute.String(AttrEndUserID, id))

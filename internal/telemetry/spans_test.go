@@ -78,7 +78,7 @@ func hostMux(upstream string) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /responses", func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		agent.EnvFrom(ctx).Caller.PrincipalID = "alice-id" // what identity resolution does
+		agent.FromContext(ctx).Caller.PrincipalID = "alice-id" // what identity resolution does
 		ctx, span := StartPredict(ctx, false, nil)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, upstream, nil)
 		req.Header.Set("Authorization", "Bearer dev-alice-token")

@@ -18,12 +18,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/databricks/databricks-sdk-go"
+
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/apps"
 	"github.com/agentrt/agentrt/internal/loader"
+	"github.com/agentrt/agentrt/internal/registry"
 	"github.com/agentrt/agentrt/internal/server"
 	"github.com/agentrt/agentrt/internal/workspace"
-	"github.com/databricks/databricks-sdk-go"
 )
 
 // The Databricks Apps runtime contract: the platform sets these in every
@@ -133,7 +135,7 @@ func runAppsConfig(ctx context.Context, args []string, w io.Writer) error {
 		out     string
 		secrets secretFlags
 	)
-	fs.StringVar(&o.Agent, "agent", env("AGENTRT_AGENT", ""), "agent the app serves (AGENTRT_AGENT): a registered name ("+strings.Join(agent.Names(), ", ")+") or a plugin .so shipped beside the binary")
+	fs.StringVar(&o.Agent, "agent", env("AGENTRT_AGENT", ""), "agent the app serves (AGENTRT_AGENT): a registered name ("+strings.Join(registry.Names(), ", ")+") or a plugin .so shipped beside the binary")
 	fs.StringVar(&o.Manifest, "manifest", env("AGENTRT_MANIFEST", ""), "agent.yaml with the agent's resources and auth policy (AGENTRT_MANIFEST); the app's command passes its base name, so ship it beside the binary")
 	fs.StringVar(&o.Name, "name", env(envAppName, ""), "app name: lowercase letters, digits and hyphens (DATABRICKS_APP_NAME); default: the agent's name")
 	fs.StringVar(&o.Description, "description", "", "app description")
@@ -152,7 +154,7 @@ func runAppsConfig(ctx context.Context, args []string, w io.Writer) error {
 		return fmt.Errorf("apps-config: unexpected arguments: %q", fs.Args())
 	}
 	if o.Agent == "" {
-		return fmt.Errorf("apps-config: --agent is required: a registered agent (%s) or a plugin path ending in .so", strings.Join(agent.Names(), ", "))
+		return fmt.Errorf("apps-config: --agent is required: a registered agent (%s) or a plugin path ending in .so", strings.Join(registry.Names(), ", "))
 	}
 	loaded, err := loader.Load(loader.Options{Agent: o.Agent, ManifestFile: o.Manifest})
 	if err != nil {

@@ -18,10 +18,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/hostcheck"
 	"github.com/agentrt/agentrt/internal/httpapi"
 	"github.com/agentrt/agentrt/internal/loader"
+	"github.com/agentrt/agentrt/internal/registry"
 	"github.com/agentrt/agentrt/internal/server"
 	"github.com/agentrt/agentrt/internal/telemetry"
 )
@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return def
 	}
 	fs.StringVar(&c.addr, "addr", env("AGENTRT_ADDR", "127.0.0.1:8080"), "listen address (AGENTRT_ADDR); port 0 picks a free port")
-	fs.StringVar(&c.agentName, "agent", env("AGENTRT_AGENT", ""), "agent to serve (AGENTRT_AGENT): a registered name ("+strings.Join(agent.Names(), ", ")+") or the path of a -buildmode=plugin .so")
+	fs.StringVar(&c.agentName, "agent", env("AGENTRT_AGENT", ""), "agent to serve (AGENTRT_AGENT): a registered name ("+strings.Join(registry.Names(), ", ")+") or the path of a -buildmode=plugin .so")
 	fs.StringVar(&c.manifest, "manifest", env("AGENTRT_MANIFEST", ""), "agent.yaml with the agent's resources and auth policy in MLflow's form (AGENTRT_MANIFEST)")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", envInt("AGENTRT_MAX_BODY_BYTES", 10<<20), "request body limit in bytes (AGENTRT_MAX_BODY_BYTES)")
 	maxConc := fs.Int("max-concurrency", int(envInt("AGENTRT_MAX_CONCURRENCY", 0)), "agent requests in flight before 503 (AGENTRT_MAX_CONCURRENCY); 0 means no limit")
@@ -154,7 +154,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	slog.SetDefault(log)
 
 	if c.agentName == "" {
-		return fmt.Errorf("--agent is required: a registered agent (%s) or a plugin path ending in .so", strings.Join(agent.Names(), ", "))
+		return fmt.Errorf("--agent is required: a registered agent (%s) or a plugin path ending in .so", strings.Join(registry.Names(), ", "))
 	}
 	// A registered name or a .so plugin (checked against this binary's
 	// build first), and the manifest from --manifest, an agent.yaml beside

@@ -23,7 +23,7 @@ type probe struct {
 }
 
 func (p *probe) Predict(context.Context, *agent.Request) (*agent.Response, error) {
-	return &agent.Response{Output: []agent.Item{agent.TextOutputItem("ok", "m")}}, nil
+	return &agent.Response{Output: []agent.Item{agent.TextItem("m", "ok")}}, nil
 }
 
 func (p *probe) Provision(ctx context.Context, env *agent.Env) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/agentrt/agentrt/internal/credentials"
 	"github.com/agentrt/agentrt/internal/devworkspace"
 	"github.com/agentrt/agentrt/internal/server"
+	"github.com/agentrt/agentrt/internal/wireproto"
 	"github.com/agentrt/agentrt/internal/workspace"
 	"github.com/agentrt/agentrt/test/conformance"
 )
@@ -227,7 +228,7 @@ func TestEchoConforms(t *testing.T) {
 					if status != http.StatusOK {
 						t.Fatalf("status %d", status)
 					}
-					if stream && !slices.Contains(types, agent.EventCompleted) {
+					if stream && !slices.Contains(types, wireproto.EventCompleted) {
 						t.Errorf("no response.completed in %v", types)
 					}
 				})
@@ -270,7 +271,7 @@ func TestErrorsConform(t *testing.T) {
 			if status != tc.status {
 				t.Errorf("status %d, want %d", status, tc.status)
 			}
-			if tc.status == 200 && !slices.Contains(types, agent.EventError) {
+			if tc.status == 200 && !slices.Contains(types, wireproto.EventError) {
 				t.Errorf("no error event in %v", types)
 			}
 		})
@@ -326,7 +327,7 @@ func TestAssistantConforms(t *testing.T) {
 				if status != http.StatusOK {
 					t.Fatalf("status %d", status)
 				}
-				if stream && !slices.Contains(types, agent.EventCompleted) {
+				if stream && !slices.Contains(types, wireproto.EventCompleted) {
 					t.Errorf("no response.completed in %v", types)
 				}
 			})

@@ -34,6 +34,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/server"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 func main() {
@@ -273,7 +274,7 @@ func stream(client *http.Client, addr string, first chan<- struct{}) (res stream
 			}
 		}
 	}
-	if res.err == nil && (!done || lastType == agent.EventError) {
+	if res.err == nil && (!done || lastType == wireproto.EventError) {
 		res.err = fmt.Errorf("stream cut after %d tokens (last event %q, [DONE] %v)", res.tokens, lastType, done)
 	}
 	return res

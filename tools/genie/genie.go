@@ -230,7 +230,7 @@ func (t *tool) Call(ctx context.Context, arguments string) (string, error) {
 func (p *Provider) Ask(ctx context.Context, w *databricks.WorkspaceClient, question string) (*Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.opts.Timeout)
 	defer cancel()
-	key := convKey{principal: agent.EnvFrom(ctx).Caller.PrincipalID, conversation: tools.ConversationID(ctx)}
+	key := convKey{principal: agent.FromContext(ctx).Caller.PrincipalID, conversation: tools.ConversationID(ctx)}
 	// Only a verified caller's conversations are remembered: anonymous
 	// callers could otherwise continue each other's by choosing the same id.
 	remember := key.conversation != "" && key.principal != ""

@@ -55,7 +55,7 @@ const DefaultMaxSessions = 256
 // retried twice, and a tool-level error (an isError result) is not a session
 // failure.
 func (p *Provider) do(ctx context.Context, c *conn, fn func(*mcpclient.Client) error) error {
-	principal := agent.EnvFrom(ctx).Caller.PrincipalID
+	principal := agent.FromContext(ctx).Caller.PrincipalID
 	pooled := p.opts.SessionTTL > 0 && principal != ""
 	key := sessionKey{url: c.url, client: c.w, auth: c.auth, principal: principal}
 	for attempt := 0; ; attempt++ {

@@ -35,10 +35,10 @@ func Greeting(name string, req *agent.Request) string {
 
 // Predict implements agent.Agent.
 func (Agent) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {
-	c := agent.EnvFrom(ctx).Caller
+	c := agent.FromContext(ctx).Caller
 	name := c.DisplayName
 	if name == "" {
 		name = c.UserName
 	}
-	return &agent.Response{Output: []agent.Item{agent.TextOutputItem(Greeting(name, req), agent.NewID("msg"))}}, nil
+	return &agent.Response{Output: []agent.Item{agent.TextItem(agent.NewID("msg"), Greeting(name, req))}}, nil
 }

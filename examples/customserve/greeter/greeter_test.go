@@ -2,23 +2,26 @@ package greeter_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/customserve/greeter"
+	"github.com/agentrt/agentrt/internal/registry"
 )
 
 func TestGreeter(t *testing.T) {
-	if !slices.Contains(agent.Names(), greeter.Name) {
-		t.Fatalf("importing greeter did not register %q: %v", greeter.Name, agent.Names())
+	if !slices.Contains(registry.Names(), greeter.Name) {
+		t.Fatalf("importing greeter did not register %q: %v", greeter.Name, registry.Names())
 	}
-	newFn, _ := agent.Lookup(greeter.Name)
-	a, err := newFn()
+	newFn, _ := registry.Lookup(greeter.Name)
+	a, err := newFn.(func() (agent.Agent, error))()
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := agent.DecodeRequest([]byte(`{"input":"hi"}`))
+	req := new(agent.Request)
+	err = json.Unmarshal([]byte(`{"input":"hi"}`), req)
 	if err != nil {
 		t.Fatal(err)
 	}

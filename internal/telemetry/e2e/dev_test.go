@@ -56,14 +56,14 @@ func (s *tokenSniffer) seen() []string {
 type warehouseAgent struct{}
 
 func (warehouseAgent) Predict(ctx context.Context, _ *agent.Request) (*agent.Response, error) {
-	env := agent.EnvFrom(ctx)
+	env := agent.FromContext(ctx)
 	if _, err := env.User.Warehouses.Get(ctx, sql.GetWarehouseRequest{Id: "dev-warehouse"}); err != nil {
 		return nil, err
 	}
 	if _, err := env.System.Warehouses.Get(ctx, sql.GetWarehouseRequest{Id: "dev-warehouse"}); err != nil {
 		return nil, err
 	}
-	return &agent.Response{Output: []agent.Item{agent.TextOutputItem("ok", agent.NewID("msg"))}}, nil
+	return &agent.Response{Output: []agent.Item{agent.TextItem(agent.NewID("msg"), "ok")}}, nil
 }
 
 // startDevHost wires the host the way `serve --dev` does: the embedded dev

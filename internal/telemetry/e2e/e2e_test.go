@@ -99,7 +99,7 @@ func (a *callerAgent) Predict(ctx context.Context, req *agent.Request) (*agent.R
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	a.log.InfoContext(ctx, "upstream answered", "status", resp.StatusCode)
-	return &agent.Response{Output: []agent.Item{agent.TextOutputItem("upstream said "+string(body), agent.NewID("msg"))}}, nil
+	return &agent.Response{Output: []agent.Item{agent.TextItem(agent.NewID("msg"), "upstream said "+string(body))}}, nil
 }
 
 // startHost serves opts on a loopback server built the way cmd/serve builds it.

@@ -40,7 +40,7 @@ func (hold) PredictStream(ctx context.Context, req *agent.Request, emit agent.Em
 	if err := emit(agent.TextDelta("after", id)); err != nil {
 		return err
 	}
-	return emit(agent.ItemDone(agent.TextOutputItem("before after", id)))
+	return emit(agent.ItemDone(agent.TextItem(id, "before after")))
 }
 
 func main() { os.Exit(cli.Main(os.Args[1:])) }

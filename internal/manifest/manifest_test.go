@@ -1,4 +1,4 @@
-package agent_test
+package manifest_test
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/manifest"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -39,14 +40,14 @@ func TestManifestRoundTrip(t *testing.T) {
 	for name, m := range tests {
 		t.Run(name, func(t *testing.T) {
 			for format, marshal := range map[string]func(agent.Manifest) ([]byte, error){
-				"yaml": agent.MarshalManifestYAML,
-				"json": agent.MarshalManifestJSON,
+				"yaml": manifest.MarshalYAML,
+				"json": manifest.MarshalJSON,
 			} {
 				data, err := marshal(m)
 				if err != nil {
 					t.Fatalf("%s: %v", format, err)
 				}
-				back, err := agent.ParseManifest(data)
+				back, err := manifest.Parse(data)
 				if err != nil {
 					t.Fatalf("%s: parse %s: %v", format, data, err)
 				}
@@ -87,7 +88,7 @@ func TestParseMLmodelFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte(mlmodelYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m, err := agent.LoadManifestFile(path)
+	m, err := manifest.LoadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,11 +103,11 @@ func TestParseMLmodelFile(t *testing.T) {
 		t.Errorf("got %+v", m)
 	}
 	json := `{"resources":{"api_version":"1","databricks":{"genie_space":[{"name":"s1","on_behalf_of_user":true}]}}}`
-	m, err = agent.ParseManifest([]byte(json))
+	m, err = manifest.Parse([]byte(json))
 	if err != nil || len(m.Resources) != 1 || m.Resources[0].OnBehalfOfUser == nil || !*m.Resources[0].OnBehalfOfUser {
 		t.Errorf("json form: %+v %v", m, err)
 	}
-	if _, err := agent.LoadManifestFile(filepath.Join(t.TempDir(), "absent.yaml")); err == nil {
+	if _, err := manifest.LoadFile(filepath.Join(t.TempDir(), "absent.yaml")); err == nil {
 		t.Error("missing file accepted")
 	}
 }
@@ -122,23 +123,23 @@ func TestParseManifestRejects(t *testing.T) {
 		"bad yaml":      "resources: [\n",
 	}
 	for name, in := range tests {
-		_, err := agent.ParseManifest([]byte(in))
-		var me *agent.ManifestError
+		_, err := manifest.Parse([]byte(in))
+		var me *manifest.Error
 		if !errors.As(err, &me) {
-			t.Errorf("%s: error %v is not a *ManifestError", name, err)
+			t.Errorf("%s: error %v is not a *manifest.Error", name, err)
 		}
 	}
-	if _, err := agent.MarshalManifestYAML(agent.Manifest{Resources: []agent.Resource{{Type: "nope", Name: "x"}}}); err == nil {
+	if _, err := manifest.MarshalYAML(agent.Manifest{Resources: []agent.Resource{{Type: "nope", Name: "x"}}}); err == nil {
 		t.Error("unknown type marshalled")
 	}
 }
 
-func ExampleMarshalManifestYAML() {
+func ExampleMarshalYAML() {
 	m := agent.Manifest{
 		Resources:     []agent.Resource{{Type: agent.ServingEndpoint, Name: "databricks-claude-sonnet-4"}},
 		UserAPIScopes: []string{"vectorsearch.vector-search-indexes"},
 	}
-	out, _ := agent.MarshalManifestYAML(m)
+	out, _ := manifest.MarshalYAML(m)
 	os.Stdout.Write(out)
 	// Output:
 	// auth_policy:

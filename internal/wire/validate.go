@@ -1,7 +1,10 @@
-package agent
+package wire
 
 import (
 	"strconv"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // passThroughTypes are item types accepted in input without checks: MLflow's
@@ -16,14 +19,14 @@ var passThroughTypes = map[string]bool{
 
 // Validate applies the ResponsesAgent schema rules MLflow enforces (roles,
 // content part types, statuses, the members each item type requires). The
-// error is a *FieldError naming the member, e.g. "input[0].role".
-func (r *Request) Validate() error {
+// error is a *wireproto.FieldError naming the member, e.g. "input[0].role".
+func Validate(r *agent.Request) error {
 	if r.Input == nil {
 		return &FieldError{Field: "input", Msg: "required"}
 	}
 	for i := range r.Input {
 		if err := validateItem(&r.Input[i]); err != nil {
-			return fieldErr("input["+strconv.Itoa(i)+"]", err)
+			return wireproto.Prefix("input["+strconv.Itoa(i)+"]", err)
 		}
 	}
 	for i := range r.Tools {
@@ -36,7 +39,7 @@ func (r *Request) Validate() error {
 			err = &FieldError{Field: "name", Msg: "required for a function tool"}
 		}
 		if err != nil {
-			return fieldErr("tools["+strconv.Itoa(i)+"]", err)
+			return wireproto.Prefix("tools["+strconv.Itoa(i)+"]", err)
 		}
 	}
 	return nil
@@ -44,16 +47,16 @@ func (r *Request) Validate() error {
 
 func required(field string) error { return &FieldError{Field: field, Msg: "required"} }
 
-func validateItem(it *Item) error {
+func validateItem(it *agent.Item) error {
 	switch it.Status {
-	case "", StatusInProgress, StatusCompleted, StatusIncomplete:
+	case "", wireproto.StatusInProgress, wireproto.StatusCompleted, wireproto.StatusIncomplete:
 	default:
 		return &FieldError{Field: "status", Msg: "must be one of in_progress, completed, incomplete; got " + strconv.Quote(it.Status)}
 	}
 	switch it.Kind() {
 	case "":
 		return &FieldError{Field: "type", Msg: "required (or a role for a message)"}
-	case TypeMessage:
+	case agent.TypeMessage:
 		switch it.Role {
 		case "user", "assistant", "system", "developer":
 		case "":
@@ -66,33 +69,33 @@ func validateItem(it *Item) error {
 		}
 		for j := range it.Content.Parts {
 			if err := validatePart(&it.Content.Parts[j]); err != nil {
-				return fieldErr("content["+strconv.Itoa(j)+"]", err)
+				return wireproto.Prefix("content["+strconv.Itoa(j)+"]", err)
 			}
 		}
-	case TypeFunctionCall:
+	case agent.TypeFunctionCall:
 		switch {
 		case it.CallID == "":
 			return required("call_id")
 		case it.Name == "":
 			return required("name")
 		}
-	case TypeFunctionCallOutput:
+	case agent.TypeFunctionCallOutput:
 		switch {
 		case it.CallID == "":
 			return required("call_id")
 		case it.Output.IsZero():
 			return required("output")
 		}
-	case TypeReasoning:
+	case agent.TypeReasoning:
 		if it.Summary == nil {
 			return required("summary")
 		}
 		for j := range it.Summary {
-			if it.Summary[j].Type != PartSummaryText {
+			if it.Summary[j].Type != wireproto.PartSummaryText {
 				return &FieldError{Field: "summary[" + strconv.Itoa(j) + "].type", Msg: "must be summary_text"}
 			}
 		}
-	case TypeMCPApprovalRequest:
+	case agent.TypeMCPApprovalRequest:
 		switch {
 		case it.ID == "":
 			return required("id")
@@ -101,7 +104,7 @@ func validateItem(it *Item) error {
 		case it.ServerLabel == "":
 			return required("server_label")
 		}
-	case TypeMCPApprovalResponse:
+	case agent.TypeMCPApprovalResponse:
 		switch {
 		case it.ApprovalRequestID == "":
 			return required("approval_request_id")
@@ -116,20 +119,20 @@ func validateItem(it *Item) error {
 	return nil
 }
 
-func validatePart(p *Part) error {
+func validatePart(p *agent.Part) error {
 	switch p.Type {
 	case "":
 		return required("type")
-	case PartInputText, PartOutputText:
+	case wireproto.PartInputText, wireproto.PartOutputText:
 		for k := range p.Annotations {
 			switch p.Annotations[k].Type {
-			case AnnotationURLCitation, AnnotationFileCitation, AnnotationFilePath, "container_file_citation":
+			case wireproto.AnnotationURLCitation, wireproto.AnnotationFileCitation, wireproto.AnnotationFilePath, "container_file_citation":
 			default:
 				return &FieldError{Field: "annotations[" + strconv.Itoa(k) + "].type",
 					Msg: "unknown annotation type " + strconv.Quote(p.Annotations[k].Type)}
 			}
 		}
-	case PartInputImage, PartInputFile, PartRefusal:
+	case wireproto.PartInputImage, wireproto.PartInputFile, wireproto.PartRefusal:
 	default:
 		return &FieldError{Field: "type", Msg: "unsupported content type " + strconv.Quote(p.Type) +
 			" (want input_text, input_image, input_file, output_text or refusal)"}

@@ -1,0 +1,305 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/telemetry"
+	"github.com/agentrt/agentrt/internal/wire"
+	"github.com/agentrt/agentrt/internal/wireproto"
+	"github.com/agentrt/agentrt/tools"
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+func putBuf(b *[]byte) {
+	if cap(*b) <= 1<<20 {
+		*b = (*b)[:0]
+		bufPool.Put(b)
+	}
+}
+
+// handle serves POST /responses, /v1/responses and /invocations.
+func (s *Server) handle(c *gin.Context) {
+	r, w := c.Request, c.Writer
+	start := time.Now()
+
+	ctx := r.Context()
+	env := agent.FromContext(ctx) // from begin
+	reqID := env.RequestID
+
+	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
+		s.fail(c, e)
+		return
+	}
+
+	bp := getBuf()
+	defer putBuf(bp)
+	body, e := s.readBody(w, r, *bp)
+	*bp = body[:0]
+	if e != nil {
+		s.fail(c, e)
+		return
+	}
+	req, err := wire.DecodeRequest(body)
+	if err == nil {
+		err = wire.Validate(req)
+	}
+	if err != nil {
+		s.fail(c, badRequest(err))
+		return
+	}
+
+	// The body is in (the server's ReadTimeout bounded it; net/http lifts
+	// the read deadline at its end). The server's WriteTimeout, counted
+	// from the request's start, must not cut the answer: the write
+	// deadline now covers the whole agent call plus one write.
+	rc := http.NewResponseController(w)
+	if d := s.limits.RequestTimeout; d > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(d + s.limits.WriteTimeout)) // unsupported on recorders: ignore
+	} else {
+		_ = rc.SetWriteDeadline(time.Time{}) // each write sets its own
+	}
+
+	// Admission after the body: only decoded, valid requests compete for
+	// a slot, and the slot is freed when the agent call has returned.
+	release, ok := s.acquire()
+	if !ok {
+		s.fail(c, s.unavailable())
+		return
+	}
+	held := true // until run takes over release
+	defer func() {
+		if held {
+			release()
+		}
+	}()
+
+	if d := s.limits.RequestTimeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	for _, p := range s.preparers {
+		next, err := p.Prepare(ctx, r, env)
+		if err != nil {
+			s.fail(c, s.agentError(ctx, r, reqID, "prepare", err))
+			return
+		}
+		if next != nil {
+			ctx = next
+		}
+	}
+
+	// telemetry: the predict span around the agent call (preparers' spans are its siblings).
+	ctx, span := telemetry.StartPredict(ctx, req.Stream, req.Input)
+	defer span.End()
+
+	held = false
+	if req.Stream {
+		s.serveStream(ctx, c, req, reqID, release)
+	} else {
+		s.serveJSON(ctx, c, req, reqID, release, bp)
+	}
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
+			slog.String("request_id", reqID), slog.String("path", r.URL.Path),
+			slog.Bool("stream", req.Stream), slog.Int("status", w.Status()),
+			slog.Duration("duration", time.Since(start)))
+	}
+}
+
+// requestID keeps a caller's id if it is short printable ASCII (it is
+// echoed in headers and logs), else makes one.
+func requestID(h string) string {
+	if h == "" || len(h) > 128 {
+		return agent.NewID("req")
+	}
+	for i := 0; i < len(h); i++ {
+		if h[i] < 0x21 || h[i] > 0x7e {
+			return agent.NewID("req")
+		}
+	}
+	return h
+}
+
+func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, reqID string, release func(), bp *[]byte) {
+	var resp *agent.Response
+	err := s.run(ctx, reqID, "predict", release, func() error {
+		var err error
+		resp, err = s.agent.Predict(ctx, req)
+		if err == nil && resp == nil {
+			err = errors.New("agent returned neither a response nor an error")
+		}
+		return err
+	})
+	if err != nil {
+		telemetry.RecordError(ctx, err)
+		e := s.agentError(ctx, c.Request, reqID, "predict", err)
+		if e.Status != 499 {
+			s.fail(c, e)
+		}
+		return
+	}
+	s.completeResponse(resp, req)
+	if s.dev {
+		resp.CustomOutputs = withDevOutputs(resp.CustomOutputs, agent.FromContext(ctx))
+	}
+	if telemetry.WantsTraceID(c.Request.Header) { // MLflow's x-mlflow-return-trace-id
+		resp.Metadata = maps.Clone(resp.Metadata) // may be the request's map
+		if resp.Metadata == nil {
+			resp.Metadata = map[string]string{}
+		}
+		resp.Metadata["trace_id"] = telemetry.MLflowTraceID(ctx)
+	}
+	body, err := wire.AppendResponse((*bp)[:0], resp)
+	if err != nil {
+		s.fail(c, s.agentError(ctx, c.Request, reqID, "encode", err))
+		return
+	}
+	*bp = body[:0]
+	s.extendWrite(c.Writer)
+	c.Writer.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	writeJSON(c.Writer, http.StatusOK, body)
+}
+
+// withDevOutputs adds, in dev mode, what a developer wants to see in every
+// answer (the tools dropped for this caller, and why) to the agent's own
+// custom_outputs, which win on a clash.
+func withDevOutputs(co map[string]any, env *agent.Env) map[string]any {
+	dev := tools.DevOutputs(env)
+	if len(dev) == 0 {
+		return co
+	}
+	out := make(map[string]any, len(co)+len(dev))
+	maps.Copy(out, dev)
+	maps.Copy(out, co)
+	return out
+}
+
+// envelope fills the OpenAI response fields from the request.
+func (s *Server) envelope(resp *agent.Response, req *agent.Request) {
+	if resp.ID == "" {
+		resp.ID = agent.NewID("resp")
+	}
+	if resp.Object == "" {
+		resp.Object = "response"
+	}
+	if resp.CreatedAt == 0 {
+		resp.CreatedAt = float64(time.Now().Unix())
+	}
+	if resp.Model == "" {
+		resp.Model = req.Model
+		if resp.Model == "" {
+			resp.Model = s.name
+		}
+	}
+	if resp.ParallelToolCalls == nil {
+		ptc := true
+		if req.ParallelToolCalls != nil {
+			ptc = *req.ParallelToolCalls
+		}
+		resp.ParallelToolCalls = &ptc
+	}
+	if resp.ToolChoice == nil {
+		resp.ToolChoice = req.ToolChoice
+		if resp.ToolChoice == nil {
+			resp.ToolChoice = autoChoice
+		}
+	}
+	if resp.Tools == nil {
+		resp.Tools = req.Tools
+		if resp.Tools == nil {
+			resp.Tools = []agent.ToolSpec{}
+		}
+	}
+	if resp.Instructions == "" {
+		resp.Instructions = req.Instructions
+	}
+	if resp.Metadata == nil {
+		resp.Metadata = req.Metadata
+	}
+	if resp.Temperature == nil {
+		resp.Temperature = req.Temperature
+	}
+	if resp.TopP == nil {
+		resp.TopP = req.TopP
+	}
+	if resp.MaxOutputTokens == nil {
+		resp.MaxOutputTokens = req.MaxOutputTokens
+	}
+	if resp.PreviousResponseID == "" {
+		resp.PreviousResponseID = req.PreviousResponseID
+	}
+	if resp.Truncation == "" {
+		resp.Truncation = req.Truncation
+	}
+	if resp.User == "" {
+		resp.User = req.User
+	}
+	if resp.Output == nil {
+		resp.Output = []agent.Item{}
+	}
+}
+
+var autoChoice = json.RawMessage(`"auto"`)
+
+func (s *Server) completeResponse(resp *agent.Response, req *agent.Request) {
+	s.envelope(resp, req)
+	if resp.Status == "" {
+		resp.Status = wireproto.StatusCompleted
+	}
+	for i := range resp.Output {
+		normalizeItem(&resp.Output[i])
+	}
+}
+
+// normalizeItem gives an output item what OpenAI clients require: an id
+// (on the types whose output schema requires one), a status, a role on
+// messages.
+func normalizeItem(it *agent.Item) {
+	switch it.Kind() {
+	case agent.TypeMessage:
+		if it.Type == "" {
+			it.Type = agent.TypeMessage
+		}
+		if it.Role == "" {
+			it.Role = "assistant"
+		}
+		if it.ID == "" {
+			it.ID = agent.NewID("msg")
+		}
+		if it.Content.Parts == nil {
+			// A message answered as a plain string becomes one output_text part.
+			it.Content = agent.PartsContent(agent.Part{Type: wireproto.PartOutputText, Text: it.Content.Text})
+		}
+	case agent.TypeFunctionCall:
+		if it.ID == "" {
+			it.ID = agent.NewID("fc")
+		}
+	case agent.TypeReasoning:
+		if it.ID == "" {
+			it.ID = agent.NewID("rs")
+		}
+	case agent.TypeFunctionCallOutput:
+		// An output item (FunctionToolCallOutputResource) needs an id;
+		// input items may go without, so agents often leave it out.
+		if it.ID == "" {
+			it.ID = agent.NewID("fco")
+		}
+	}
+	if it.Status == "" {
+		it.Status = wireproto.StatusCompleted
+	}
+}

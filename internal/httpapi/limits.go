@@ -1,0 +1,109 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agentrt/agentrt/internal/httperr"
+	"github.com/agentrt/agentrt/internal/wire"
+)
+
+// Defaults for Limits.
+const (
+	DefaultMaxBodyBytes = 10 << 20
+	DefaultWriteTimeout = 30 * time.Second
+	DefaultRetryAfter   = time.Second
+)
+
+// Limits bound what one request may use. Zero values take the defaults.
+type Limits struct {
+	// MaxBodyBytes caps the request body (413 above it). Default 10 MiB.
+	MaxBodyBytes int64
+	// MaxConcurrency caps agent requests in flight (503 with Retry-After
+	// above it). Zero means no cap.
+	MaxConcurrency int
+	// RequestTimeout bounds one agent call (504, or an error event once a
+	// stream has started). Zero means no bound.
+	RequestTimeout time.Duration
+	// WriteTimeout bounds each write of an agent request's answer: every
+	// stream flush, the JSON answer and any error body get a deadline of
+	// now+WriteTimeout, and the agent call itself runs under a deadline of
+	// RequestTimeout+WriteTimeout, so answers (including a 504) outlive
+	// the net/http server's own WriteTimeout. Default 30s.
+	WriteTimeout time.Duration
+	// RetryAfter is the Retry-After sent with a 503. Default 1s.
+	RetryAfter time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = DefaultWriteTimeout
+	}
+	if l.RetryAfter <= 0 {
+		l.RetryAfter = DefaultRetryAfter
+	}
+	return l
+}
+
+func checkContentType(ct string) *httperr.Error {
+	if ct == "" || ct == "application/json" {
+		return nil // clients that send no type get the benefit of the doubt
+	}
+	mt, params, _ := strings.Cut(ct, ";")
+	if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+		return httperr.UnsupportedMediaType("content type " + strconv.Quote(ct) + " is not supported; send application/json")
+	}
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, "charset") {
+			v = strings.Trim(v, `"`)
+			if !strings.EqualFold(v, "utf-8") && !strings.EqualFold(v, "utf8") {
+				return httperr.UnsupportedMediaType("charset " + strconv.Quote(v) + " is not supported; send utf-8")
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf []byte) ([]byte, *httperr.Error) {
+	limit := s.limits.MaxBodyBytes
+	if r.ContentLength > limit {
+		return buf, tooLarge(limit)
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if n := r.ContentLength; n > 0 && int64(cap(buf)) < n+1 {
+		buf = make([]byte, 0, n+1)
+	}
+	b := bytes.NewBuffer(buf)
+	if _, err := b.ReadFrom(body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return b.Bytes(), tooLarge(limit)
+		}
+		return b.Bytes(), httperr.BadRequest("", "could not read the request body")
+	}
+	if b.Len() == 0 {
+		return b.Bytes(), httperr.BadRequest("", "empty request body; send a JSON object with an input")
+	}
+	return b.Bytes(), nil
+}
+
+func tooLarge(limit int64) *httperr.Error {
+	return httperr.TooLarge("request body exceeds the limit of " + strconv.FormatInt(limit, 10) + " bytes")
+}
+
+func badRequest(err error) *httperr.Error {
+	var fe *wire.FieldError
+	if errors.As(err, &fe) {
+		msg := "invalid request: " + fe.Error()
+		return httperr.BadRequest(fe.Field, msg)
+	}
+	return httperr.BadRequest("", "invalid request: "+err.Error())
+}
