@@ -79,7 +79,7 @@ func BenchmarkEncode(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var err error
-			if buf, err = resp.AppendJSON(buf[:0]); err != nil {
+			if buf, err = wire.AppendResponse(buf[:0], resp); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -119,7 +119,7 @@ func BenchmarkStream(b *testing.B) {
 				ev.SequenceNumber = i
 				buf = append(buf, "data: "...)
 				var err error
-				if buf, err = ev.AppendJSON(buf); err != nil {
+				if buf, err = wire.AppendEvent(buf, ev); err != nil {
 					b.Fatal(err)
 				}
 				buf = append(buf, '\n', '\n')
