@@ -12,12 +12,11 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/assistant"
-	"github.com/agentrt/agentrt/internal/credentials"
+	"github.com/agentrt/agentrt/internal/devtest"
 	"github.com/agentrt/agentrt/internal/devworkspace"
 	"github.com/agentrt/agentrt/internal/registry"
 	"github.com/agentrt/agentrt/internal/server"
 	"github.com/agentrt/agentrt/internal/wireproto"
-	"github.com/agentrt/agentrt/internal/workspace"
 )
 
 // serve starts the dev workspace and the assistant behind the real host, as
@@ -32,42 +31,7 @@ func serve(t *testing.T) *httptest.Server {
 // serveDev is serve that also returns the dev workspace, for its audit log.
 func serveDev(t *testing.T) (*httptest.Server, *devworkspace.Workspace) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	dev, err := devworkspace.Start(ctx, devworkspace.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dev.Close() })
-	a, err := assistant.New(assistant.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws, err := workspace.Open(ctx, workspace.Options{
-		Host:          dev.URL(),
-		Manifest:      server.EffectiveManifest(a, agent.Manifest{}),
-		Dev:           true,
-		DevUsers:      map[string]string{"alice": "dev-alice-token", "bob": "dev-bob-token", "carol": "dev-carol-token"},
-		System:        credentials.SystemOptions{ClientID: "agent-sp", ClientSecret: "agent-sp-secret"},
-		SkipPreflight: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	host, err := server.New(server.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []server.Preparer{ws},
-		System: ws.System.Client(), User: ws.User.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Serve would run the lifecycle; a test serving Handler runs it itself.
-	if err := host.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Close() })
-	srv := httptest.NewServer(host.Handler())
-	t.Cleanup(srv.Close)
-	return srv, dev
+	return devtest.Assistant(t)
 }
 
 type result struct {
@@ -84,7 +48,7 @@ func ask(t *testing.T, srv *httptest.Server, user, question string, stream bool)
 		"stream":  stream,
 		"context": map[string]any{"conversation_id": "conv-" + user},
 	})
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/responses", strings.NewReader(string(body)))
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/invocations", strings.NewReader(string(body))) // MLflow dialect: function_call + function_call_output
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Dev-User", user)
 	resp, err := http.DefaultClient.Do(req)

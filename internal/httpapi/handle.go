@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/dialect"
 	"github.com/agentrt/agentrt/internal/telemetry"
 	"github.com/agentrt/agentrt/internal/wire"
 	"github.com/agentrt/agentrt/internal/wireproto"
@@ -58,6 +59,11 @@ func (s *Server) handle(c *gin.Context) {
 	}
 	if err != nil {
 		s.fail(c, badRequest(err))
+		return
+	}
+	d, e := dialectOf(r, c.FullPath())
+	if e != nil {
+		s.fail(c, e)
 		return
 	}
 
@@ -108,9 +114,9 @@ func (s *Server) handle(c *gin.Context) {
 
 	held = false
 	if req.Stream {
-		s.serveStream(ctx, c, req, reqID, release)
+		s.serveStream(ctx, c, req, d, reqID, release)
 	} else {
-		s.serveJSON(ctx, c, req, reqID, release, bp)
+		s.serveJSON(ctx, c, req, d, reqID, release, bp)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
@@ -134,7 +140,7 @@ func requestID(h string) string {
 	return h
 }
 
-func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, reqID string, release func(), bp *[]byte) {
+func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, d dialect.Dialect, reqID string, release func(), bp *[]byte) {
 	var resp *agent.Response
 	err := s.run(ctx, reqID, "predict", release, func() error {
 		var err error
@@ -152,6 +158,7 @@ func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Reque
 		}
 		return
 	}
+	resp.Output = dialect.Output(d, s.name, resp.Output)
 	s.completeResponse(resp, req)
 	if s.dev {
 		resp.CustomOutputs = withDevOutputs(resp.CustomOutputs, agent.FromContext(ctx))

@@ -303,6 +303,18 @@ func mlflowReduce(resp *agent.Response, ev *agent.StreamEvent) {
 // non-streaming call and response.completed return.
 func TestMLflowReducer(t *testing.T) {
 	ts := newServer(t, httpapi.Options{Agent: scripted{}})
+	// The MLflow dialect: /invocations, or any route asked for it.
+	post := func(t *testing.T, url, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(httpapi.DialectHeader, "mlflow")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
 	for _, path := range []string{"/invocations", "/responses", "/v1/responses"} {
 		t.Run(path, func(t *testing.T) {
 			resp := post(t, ts.URL+path, `{"input":[{"role":"user","content":"q"}],"custom_inputs":{"a":1},"context":{"conversation_id":"c1"},"stream":true}`)

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/dialect"
 	"github.com/agentrt/agentrt/internal/telemetry"
 	"github.com/agentrt/agentrt/internal/wire"
 	"github.com/agentrt/agentrt/internal/wireproto"
@@ -173,7 +174,7 @@ func (y *synth) finish() {
 
 // serveStream answers with an SSE stream. Preparers have run; from here on
 // the status is 200 and failures become an error event.
-func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Request, reqID string, release func()) {
+func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Request, d dialect.Dialect, reqID string, release func()) {
 	w := c.Writer
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -210,26 +211,14 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 		return out.flush()
 	}
 
+	// The agent emits its one shape; the dialect's filter rewrites it on
+	// the way to the fold, and releases what it held once the agent is done.
+	agentEmit, rewrite := dialect.NewStream(d, s.name, emit)
 	err := s.run(ctx, reqID, "predict_stream", release, func() error {
-		if s.streamer != nil {
-			return s.streamer.PredictStream(ctx, req, emit)
-		}
-		r, err := s.agent.Predict(ctx, req)
-		if err != nil {
+		if err := s.stream(ctx, req, agentEmit); err != nil {
 			return err
 		}
-		if r == nil {
-			return errors.New("agent returned neither a response nor an error")
-		}
-		for i := range r.Output {
-			if err := emit(agent.ItemDone(r.Output[i])); err != nil {
-				return err
-			}
-		}
-		// What the agent says about the whole answer, folded like a
-		// streaming agent's own response.completed.
-		return emit(&agent.StreamEvent{Type: wireproto.EventCompleted,
-			Response: &agent.Response{Usage: r.Usage, CustomOutputs: r.CustomOutputs}})
+		return rewrite.Flush()
 	})
 
 	mu.Lock()
@@ -274,4 +263,28 @@ func traceFrame(ctx context.Context, r *http.Request, out *sse) {
 		out.buf = append(out.buf, id...)
 		out.buf = append(out.buf, "\"}\n\n"...)
 	}
+}
+
+// stream runs the agent, streaming: its own PredictStream, or for a
+// predict-only agent its answer as one output_item.done per item.
+func (s *Server) stream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
+	if s.streamer != nil {
+		return s.streamer.PredictStream(ctx, req, emit)
+	}
+	r, err := s.agent.Predict(ctx, req)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return errors.New("agent returned neither a response nor an error")
+	}
+	for i := range r.Output {
+		if err := emit(agent.ItemDone(r.Output[i])); err != nil {
+			return err
+		}
+	}
+	// What the agent says about the whole answer, folded like a streaming
+	// agent's own response.completed.
+	return emit(&agent.StreamEvent{Type: wireproto.EventCompleted,
+		Response: &agent.Response{Usage: r.Usage, CustomOutputs: r.CustomOutputs}})
 }

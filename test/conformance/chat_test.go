@@ -16,13 +16,10 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/responses"
 
-	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/assistant"
 	"github.com/agentrt/agentrt/examples/echo"
-	"github.com/agentrt/agentrt/internal/credentials"
-	"github.com/agentrt/agentrt/internal/devworkspace"
+	"github.com/agentrt/agentrt/internal/devtest"
 	"github.com/agentrt/agentrt/internal/server"
-	"github.com/agentrt/agentrt/internal/workspace"
 )
 
 // chatDo sends one request to a chat route and validates the answer: a
@@ -165,37 +162,6 @@ func TestChatErrorsConform(t *testing.T) {
 	}
 }
 
-// devAssistant serves the tool-calling assistant against the dev
-// workspace, as `serve --dev --agent assistant` does.
-func devAssistant(t *testing.T) *httptest.Server {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	dev, err := devworkspace.Start(ctx, devworkspace.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dev.Close() })
-	a, err := assistant.New(assistant.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws, err := workspace.Open(ctx, workspace.Options{
-		Host:          dev.URL(),
-		Manifest:      server.EffectiveManifest(a, agent.Manifest{}),
-		Dev:           true,
-		DevUsers:      map[string]string{"alice": "dev-alice-token", "bob": "dev-bob-token", "carol": "dev-carol-token"},
-		System:        credentials.SystemOptions{ClientID: "agent-sp", ClientSecret: "agent-sp-secret"},
-		SkipPreflight: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	return listen(t, server.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []server.Preparer{ws},
-		System: ws.System.Client(), User: ws.User.Client()})
-}
-
 // TestAssistantChat drives the tool-calling assistant with openai-go's chat
 // client, as a chat front-end would: the answer is the text the Responses
 // route gives for the same question, with usage, and none of the agent's
@@ -203,7 +169,7 @@ func devAssistant(t *testing.T) *httptest.Server {
 // validates against the spec.
 func TestAssistantChat(t *testing.T) {
 	c := newChecker(t)
-	srv := devAssistant(t)
+	srv, _ := devtest.Assistant(t)
 	as := func(user string) openai.Client {
 		return openai.NewClient(option.WithBaseURL(srv.URL+"/v1"), option.WithAPIKey("unused"),
 			option.WithMaxRetries(0), option.WithHeader("X-Dev-User", user))
@@ -226,7 +192,7 @@ func TestAssistantChat(t *testing.T) {
 			}
 			tools := 0
 			for _, it := range want.Output {
-				if it.Type == "function_call" {
+				if it.Type == "mcp_call" { // the agent's own calls, in the OpenAI dialect
 					tools++
 				}
 			}

@@ -18,11 +18,10 @@ import (
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/assistant"
 	"github.com/agentrt/agentrt/examples/echo"
-	"github.com/agentrt/agentrt/internal/credentials"
-	"github.com/agentrt/agentrt/internal/devworkspace"
+	"github.com/agentrt/agentrt/internal/devtest"
+	"github.com/agentrt/agentrt/internal/dialect"
 	"github.com/agentrt/agentrt/internal/server"
 	"github.com/agentrt/agentrt/internal/wireproto"
-	"github.com/agentrt/agentrt/internal/workspace"
 	"github.com/agentrt/agentrt/test/conformance"
 )
 
@@ -284,31 +283,7 @@ func TestErrorsConform(t *testing.T) {
 // tool, and a caller the workspace does not know (401).
 func TestAssistantConforms(t *testing.T) {
 	c := newChecker(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	dev, err := devworkspace.Start(ctx, devworkspace.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dev.Close() })
-	a, err := assistant.New(assistant.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ws, err := workspace.Open(ctx, workspace.Options{
-		Host:          dev.URL(),
-		Manifest:      server.EffectiveManifest(a, agent.Manifest{}),
-		Dev:           true,
-		DevUsers:      map[string]string{"alice": "dev-alice-token", "bob": "dev-bob-token", "carol": "dev-carol-token"},
-		System:        credentials.SystemOptions{ClientID: "agent-sp", ClientSecret: "agent-sp-secret"},
-		SkipPreflight: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	srv := listen(t, server.Options{Agent: a, AgentName: assistant.Name, Dev: true, Preparers: []server.Preparer{ws},
-		System: ws.System.Client(), User: ws.User.Client()})
+	srv, _ := devtest.Assistant(t)
 
 	ask := func(q string, stream bool) string {
 		b, _ := json.Marshal(map[string]any{"model": assistant.Name, "input": q, "stream": stream})
@@ -319,6 +294,7 @@ func TestAssistantConforms(t *testing.T) {
 		{"alice", "/responses", "What was the total revenue by region?"},
 		{"bob", "/v1/responses", "What was the total revenue by region?"},
 		{"carol", "/responses", "Look up order ORD-100042"},
+		{"alice", "/invocations", "How do I install and configure Kestrel Vault?"}, // MLflow dialect
 	}
 	for _, tc := range cases {
 		for _, stream := range []bool{false, true} {
@@ -339,7 +315,9 @@ func TestAssistantConforms(t *testing.T) {
 			t.Errorf("status %d, want 401", status)
 		}
 	})
-	c.requireSeen(t, agent.TypeMessage, agent.TypeFunctionCall, agent.TypeFunctionCallOutput, "usage")
+	// The agent's tool calls: mcp_call items on OpenAI's routes, the
+	// function_call + function_call_output pairs on /invocations.
+	c.requireSeen(t, agent.TypeMessage, dialect.TypeMCPCall, agent.TypeFunctionCall, agent.TypeFunctionCallOutput, "usage")
 }
 
 // requireSeen fails unless what was validated included each of want (item
