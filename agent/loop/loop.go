@@ -103,8 +103,14 @@ func (f streamFunc) PredictStream(ctx context.Context, req *agent.Request, emit 
 
 // PredictStream implements agent.StreamAgent.
 func (l *Loop) PredictStream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
-	_, err := l.run(ctx, req, emit)
-	return err
+	usage, err := l.run(ctx, req, emit)
+	if err != nil || usage.TotalTokens == 0 {
+		return err
+	}
+	// The model's usage, summed over the loop, as the agent's own
+	// response.completed: the host keeps it for the answer's usage.
+	return emit(&agent.StreamEvent{Type: wireproto.EventCompleted, Response: &agent.Response{Usage: &agent.Usage{
+		InputTokens: usage.PromptTokens, OutputTokens: usage.CompletionTokens, TotalTokens: usage.TotalTokens}}})
 }
 
 // LimitMessage is the final answer when the model keeps calling tools past
@@ -124,14 +130,25 @@ func (l *Loop) run(ctx context.Context, req *agent.Request, emit agent.Emit) (op
 	for _, t := range ts {
 		byName[t.Definition().Name] = t
 	}
+	asks, err := readAsks(req, byName)
+	if err != nil {
+		return total, err
+	}
 	ctx = tools.WithConversationID(ctx, req.ConversationID())
 
 	msgs := Messages(l.o.System, req)
-	toolList := chatTools(ts)
+	toolList := append(chatTools(ts), asks.tools...)
+	if asks.none {
+		toolList = nil
+	}
 	for iter := 0; iter < l.o.MaxIterations; iter++ {
-		creq := openai.ChatCompletionRequest{Messages: msgs, Temperature: l.o.Temperature, MaxTokens: l.o.MaxTokens}
+		creq := openai.ChatCompletionRequest{Messages: msgs, Temperature: l.o.Temperature, MaxTokens: l.o.MaxTokens,
+			ResponseFormat: asks.format}
 		if len(toolList) > 0 {
 			creq.Tools = toolList
+			if iter == 0 && asks.choice != nil { // later calls may answer
+				creq.ToolChoice = asks.choice
+			}
 		}
 		msgID := agent.NewID("msg")
 		streamed := false
@@ -159,6 +176,11 @@ func (l *Loop) run(ctx context.Context, req *agent.Request, emit agent.Emit) (op
 			return total, errors.New("loop: the model returned no choices")
 		}
 		msg := out.Choices[0].Message
+		if len(msg.ToolCalls) == 0 {
+			if err := asks.check(msg.Content); err != nil {
+				return total, err
+			}
+		}
 		if msg.Content != "" || (len(msg.ToolCalls) == 0 && streamed) {
 			if err := emit(agent.ItemDone(agent.TextItem(msgID, msg.Content))); err != nil {
 				return total, err
@@ -186,13 +208,30 @@ func (l *Loop) run(ctx context.Context, req *agent.Request, emit agent.Emit) (op
 				return total, err
 			}
 		}
-		outputs := l.callTools(ctx, byName, calls)
-		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: placeholder(msg.Content), ToolCalls: calls})
-		for i, c := range calls {
-			if err := emit(agent.ItemDone(agent.FunctionCallOutputItem(c.ID, outputs[i]))); err != nil {
+		// Calls to the client's tools are the client's to run: the answer
+		// ends with them, and the client sends their outputs back.
+		var own []openai.ToolCall
+		for _, c := range calls {
+			if !asks.names[c.Function.Name] {
+				own = append(own, c)
+			}
+		}
+		results := l.callTools(ctx, byName, own)
+		for i, c := range own {
+			item := agent.FunctionCallOutputItem(c.ID, results[i].output)
+			if results[i].failed {
+				item.Status = wireproto.StatusIncomplete // the OpenAI dialect shows it as the call's error
+			}
+			if err := emit(agent.ItemDone(item)); err != nil {
 				return total, err
 			}
-			msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleTool, Content: outputs[i], ToolCallID: c.ID})
+		}
+		if len(own) < len(calls) {
+			return total, nil
+		}
+		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleAssistant, Content: placeholder(msg.Content), ToolCalls: calls})
+		for i, c := range calls {
+			msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleTool, Content: results[i].output, ToolCallID: c.ID})
 		}
 	}
 	id := agent.NewID("msg")
@@ -212,22 +251,32 @@ func placeholder(s string) string {
 	return s
 }
 
-// callTools runs the calls concurrently and returns their outputs in order.
-func (l *Loop) callTools(ctx context.Context, byName map[string]agent.Tool, calls []openai.ToolCall) []string {
-	out := make([]string, len(calls))
+// result is a tool call's output, and whether the call failed (its output
+// then describes the error).
+type result struct {
+	output string
+	failed bool
+}
+
+// callTools runs the calls concurrently and returns their results in order.
+func (l *Loop) callTools(ctx context.Context, byName map[string]agent.Tool, calls []openai.ToolCall) []result {
+	out := make([]result, len(calls))
+	call := func(i int) {
+		out[i].output, out[i].failed = l.callTool(ctx, byName, calls[i])
+	}
 	if len(calls) == 1 {
-		out[0] = l.callTool(ctx, byName, calls[0])
+		call(0)
 		return out
 	}
 	var wg sync.WaitGroup
 	for i := range calls {
-		wg.Go(func() { out[i] = l.callTool(ctx, byName, calls[i]) })
+		wg.Go(func() { call(i) })
 	}
 	wg.Wait()
 	return out
 }
 
-func (l *Loop) callTool(ctx context.Context, byName map[string]agent.Tool, c openai.ToolCall) (output string) {
+func (l *Loop) callTool(ctx context.Context, byName map[string]agent.Tool, c openai.ToolCall) (output string, failed bool) {
 	name := c.Function.Name
 	ctx, span := otel.Tracer(instrumentation).Start(ctx, "tool.call", trace.WithAttributes(
 		attribute.String("gen_ai.operation.name", "execute_tool"),
@@ -256,15 +305,15 @@ func (l *Loop) callTool(ctx context.Context, byName map[string]agent.Tool, c ope
 	t, ok := byName[name]
 	if !ok {
 		err = fmt.Errorf("unknown tool %q", name)
-		return "Error: " + err.Error() + "; it is not available for this request."
+		return "Error: " + err.Error() + "; it is not available for this request.", true
 	}
 	tctx, cancel := context.WithTimeout(ctx, l.o.ToolTimeout)
 	defer cancel()
 	res, err := safeCall(tctx, t, c.Function.Arguments)
 	if err != nil {
-		return ErrorOutput(err)
+		return ErrorOutput(err), true
 	}
-	return truncate(res, l.o.MaxToolOutputBytes)
+	return truncate(res, l.o.MaxToolOutputBytes), false
 }
 
 func safeCall(ctx context.Context, t agent.Tool, args string) (res string, err error) {

@@ -87,7 +87,11 @@ func TestStreamParallelToolsThenAnswer(t *testing.T) {
 	if got := strings.Join(kinds, ","); got != "function_call,function_call,function_call_output,function_call_output,message" {
 		t.Fatalf("items = %s", got)
 	}
-	last := events[len(events)-1].Item
+	// The last item; the agent's usage follows as its response.completed.
+	if ev := events[len(events)-1]; ev.Type != "response.completed" || ev.Response.Usage == nil || ev.Response.Usage.TotalTokens == 0 {
+		t.Errorf("stream does not end with the loop's usage: %+v", ev)
+	}
+	last := events[len(events)-2].Item
 	if last.Text() != "Both tools answered." || text.String() != last.Text() {
 		t.Errorf("final %q deltas %q", last.Text(), text.String())
 	}

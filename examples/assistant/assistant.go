@@ -125,6 +125,10 @@ func (a *Assistant) Provision(_ context.Context, env *agent.Env) error {
 
 var errNotProvisioned = errors.New("assistant: not provisioned (the host calls Provision before serving)")
 
+// Accepts implements agent.Accepter: the loop the assistant runs honours
+// client tools, tool_choice and text.format.
+func (a *Assistant) Accepts() []string { return (*loop.Loop)(nil).Accepts() }
+
 // Predict implements agent.Agent. The host has already prepared the tools
 // for this caller (env.Tools) and reports the skipped ones itself.
 func (a *Assistant) Predict(ctx context.Context, req *agent.Request) (*agent.Response, error) {

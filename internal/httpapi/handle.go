@@ -62,6 +62,9 @@ func (s *Server) handle(c *gin.Context) {
 		return
 	}
 	d, e := dialectOf(r, c.FullPath())
+	if e == nil {
+		e = s.unhonoured(req)
+	}
 	if e != nil {
 		s.fail(c, e)
 		return

@@ -64,6 +64,7 @@ type Server struct {
 	engine    *gin.Engine
 	tel       *telemetry.Server
 	cors      *CORS
+	accepts   map[string]bool // request members the agent acts on (agent.Accepter)
 }
 
 // New builds the server and its gin engine (in release mode).
@@ -92,6 +93,7 @@ func New(opts Options) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.streamer, _ = opts.Agent.(agent.StreamAgent)
+	s.accepts = accepted(opts.Agent)
 	if n := s.limits.MaxConcurrency; n > 0 {
 		s.sem = make(chan struct{}, n)
 	}

@@ -1,0 +1,72 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/agentrt/agentrt/agent"
+	"github.com/agentrt/agentrt/internal/discover"
+	"github.com/agentrt/agentrt/internal/httperr"
+)
+
+// accepted reads what the agent says it acts on (agent.Accepter), looking
+// through wrappers.
+func accepted(a agent.Agent) map[string]bool {
+	acc, ok := discover.As[agent.Accepter](a)
+	if !ok {
+		return nil
+	}
+	m := make(map[string]bool)
+	for _, f := range acc.Accepts() {
+		m[f] = true
+	}
+	return m
+}
+
+// unhonoured refuses, with a 400 naming the member, a request that asks for
+// something nobody on this path would do: client tools, tool_choice or
+// structured output the agent does not accept, and the conversation state
+// members, which need a response store. A silently dropped member is worse
+// than a refusal: the client goes on as if it had been honoured.
+func (s *Server) unhonoured(req *agent.Request) *httperr.Error {
+	if len(req.Tools) > 0 && !s.accepts["tools"] {
+		return httperr.BadRequest("tools", fmt.Sprintf("tools: agent %s does not run client tools", s.name))
+	}
+	if choice := bytes.TrimSpace(req.ToolChoice); len(choice) > 0 && string(choice) != "null" &&
+		string(choice) != `"auto"` && !s.accepts["tool_choice"] {
+		return httperr.BadRequest("tool_choice", fmt.Sprintf("tool_choice: agent %s chooses its own tools; send auto or leave it out", s.name))
+	}
+	if f := formatType(req.Text); f != "" && f != "text" && !s.accepts["text.format"] {
+		return httperr.BadRequest("text.format", fmt.Sprintf("text.format: agent %s does not produce %s output", s.name, f))
+	}
+	if req.PreviousResponseID != "" {
+		return httperr.BadRequest("previous_response_id", "previous_response_id: this server does not store responses; send the conversation in input")
+	}
+	for i := range req.Input {
+		if req.Input[i].Type == "item_reference" {
+			p := fmt.Sprintf("input[%d]", i)
+			return httperr.BadRequest(p, p+": item_reference needs a stored response, and this server does not store responses; send the item itself (with the AI SDK: providerOptions.openai.store = false)")
+		}
+	}
+	if bg, ok := req.Extra["background"]; ok && string(bytes.TrimSpace(bg)) == "true" {
+		return httperr.BadRequest("background", "background: this server does not run responses in the background")
+	}
+	return nil
+}
+
+// formatType is text.format.type, or "" when there is none.
+func formatType(text json.RawMessage) string {
+	if len(text) == 0 {
+		return ""
+	}
+	var t struct {
+		Format struct {
+			Type string `json:"type"`
+		} `json:"format"`
+	}
+	if json.Unmarshal(text, &t) != nil {
+		return "?"
+	}
+	return t.Format.Type
+}
