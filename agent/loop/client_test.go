@@ -144,11 +144,13 @@ func TestStructuredOutput(t *testing.T) {
 func TestClientAsksRefused(t *testing.T) {
 	lookup := tools.NewTool(agent.ToolDefinition{Name: "lookup"}, func(context.Context, string) (string, error) { return "x", nil })
 	for param, mutate := range map[string]func(*agent.Request){
-		"tools[0].type":      func(r *agent.Request) { r.Tools = []agent.ToolSpec{{Type: "web_search"}} },
-		"tools[0].name":      func(r *agent.Request) { r.Tools = []agent.ToolSpec{{Type: "function", Name: "lookup"}} },
-		"tool_choice":        func(r *agent.Request) { r.ToolChoice = json.RawMessage(`{"type":"allowed_tools"}`) },
-		"text.format.type":   func(r *agent.Request) { r.Text = json.RawMessage(`{"format":{"type":"yaml"}}`) },
-		"text.format.schema": func(r *agent.Request) { r.Text = json.RawMessage(`{"format":{"type":"json_schema","name":"x","schema":{"type":12}}}`) },
+		"tools[0].type":    func(r *agent.Request) { r.Tools = []agent.ToolSpec{{Type: "web_search"}} },
+		"tools[0].name":    func(r *agent.Request) { r.Tools = []agent.ToolSpec{{Type: "function", Name: "lookup"}} },
+		"tool_choice":      func(r *agent.Request) { r.ToolChoice = json.RawMessage(`{"type":"allowed_tools"}`) },
+		"text.format.type": func(r *agent.Request) { r.Text = json.RawMessage(`{"format":{"type":"yaml"}}`) },
+		"text.format.schema": func(r *agent.Request) {
+			r.Text = json.RawMessage(`{"format":{"type":"json_schema","name":"x","schema":{"type":12}}}`)
+		},
 	} {
 		m := &fakeModel{steps: []step{{text: "ok"}}}
 		l, _ := loop.New(loop.Options{Model: m, Tools: []agent.Tool{lookup}})

@@ -39,7 +39,9 @@ func TestUnhonouredMembersRefused(t *testing.T) {
 			for _, stream := range []string{"", `,"stream":true`} {
 				body := tc.body[:len(tc.body)-1] + stream + "}"
 				resp := post(t, plain.URL+path, body)
-				var e struct{ Error struct{ Param, Message string } }
+				var e struct {
+					Error struct{ Param, Message string }
+				}
 				_ = json.NewDecoder(resp.Body).Decode(&e)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusBadRequest || e.Error.Param != tc.param {
