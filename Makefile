@@ -10,7 +10,7 @@ PROD_TAGS := agentrt_nodev
 PODMAN  ?= podman
 FUZZTIME ?= 20s
 
-.PHONY: test vet fmt-check go-test js-test dev build build-prod image bench fuzz clean plugin
+.PHONY: test vet fmt-check go-test js-test dev build build-dev build-prod image bench fuzz clean plugin
 
 test: vet fmt-check go-test js-test
 
@@ -34,16 +34,24 @@ go-test:
 # The official openai npm client against the production serve, and the MCP
 # Inspector (on the Node 22 of test/js/mcp-inspector) against the dev
 # workspace, which the test builds.
-js-test: build-prod
-	cd test/js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } \
+# The openai npm client, the AI SDK and the MCP Inspector against the
+# production serve (bin/serve-prod) and, for `serve --dev`, a static build
+# with the dev workspace (bin/serve-dev, compiled like vet: no extra
+# dependency compile).
+js-test: build-prod build-dev
+	cd test/js && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } \
 	  && { [ -d mcp-inspector/node_modules ] || (cd mcp-inspector && npm install --no-save --no-audit --no-fund); } \
-	  && SERVE_BIN=$(CURDIR)/bin/serve-prod node --test
+	  && SERVE_BIN=$(CURDIR)/bin/serve-prod DEV_SERVE_BIN=$(CURDIR)/bin/serve-dev node --test
 
 dev:
 	$(GO) run ./cmd/serve --dev --agent assistant
 
 build:
 	$(GO) build -o $(BIN) ./cmd/serve
+
+# serve with the dev workspace, compiled as vet compiles (for js-test).
+build-dev:
+	$(STATIC_ENV) $(GO) build -trimpath -o bin/serve-dev ./cmd/serve
 
 # What the image holds: static, stripped, without the dev workspace.
 build-prod:
