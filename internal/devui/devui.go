@@ -38,7 +38,7 @@ var static embed.FS
 
 // traceWait bounds how long GET /dev/requests/:id waits for a request that
 // is still finishing (its server span ends after the last byte is written).
-const traceWait = 3 * time.Second
+const traceWait = time.Second
 
 // Options configure a UI. Identity and Workspace are required.
 type Options struct {

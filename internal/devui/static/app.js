@@ -24,7 +24,7 @@ function h(tag, attrs, ...kids) {
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === undefined || kid === null || kid === false) continue;
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -284,10 +284,11 @@ function turnView(turn) {
     setText(t) { answer.textContent = t; },
     setTools(items) {
       const n = toolCalls(items).length;
-      extras.replaceChildren(n ? h("div", { class: "turn-meta" }, "🔧 " + n + " tool call" + (n > 1 ? "s" : "") + " so far") : "");
+      extras.replaceChildren(n ? h("div", { class: "turn-meta" }, n + " tool call" + (n > 1 ? "s" : "") + " so far") : "");
     },
     finish() {
       answer.classList.remove("streaming");
+      root.scrollIntoView({ block: "end" });
       if (!answer.textContent) answer.textContent = turn.error ? "" : "(no text)";
       const skipped = (turn.response && turn.response.custom_outputs && turn.response.custom_outputs.skipped_tools) || [];
       const calls = toolCalls(turn.items);
@@ -337,11 +338,11 @@ function renderTools(t) {
   p.replaceChildren(
     skipped.length ? skippedView(skipped, "Skipped for " + t.identity) : "",
     calls.length ? "" : h("p", { class: "muted" }, "No tool calls in this response."),
-    calls.map((c, i) => {
+    ...calls.map((c, i) => {
       const tr = traced.find((x) => c.callId && x.call_id === c.callId) || traced.filter((x) => x.name === c.name)[calls.filter((y, j) => j < i && y.name === c.name).length];
       const failed = c.error || (tr && tr.error) || (typeof c.output === "string" && c.output.startsWith("Error:"));
       return h("section", { class: "card tool-card", "data-testid": "tool-card", "aria-label": "Tool call " + c.name },
-        h("h4", {}, "🔧 ", h("code", {}, c.name), h("span", { class: "pill " + (failed ? "err" : "ok") }, failed ? "error" : (c.status || "completed")),
+        h("h4", {}, h("code", {}, c.name), h("span", { class: "pill " + (failed ? "err" : "ok") }, failed ? "error" : (c.status || "completed")),
           c.server ? h("span", { class: "pill" }, c.server) : ""),
         h("dl", {},
           h("dt", {}, "ran as"), h("dd", { "data-testid": "principal" }, tr ? (tr.principals.length ? tr.principals.join(", ") : "no workspace call") : (t.details ? "not traced" : "…")),
@@ -423,9 +424,9 @@ function renderRaw(t) {
       h("button", { type: "button", class: "secondary", "aria-label": "Copy " + title, onclick: (e) => copy(text, e.currentTarget) }, "Copy")),
     h("pre", { "data-testid": testid }, text)];
   p.replaceChildren(
-    block("curl", curl, "curl"),
-    block("Request", pretty({ method: "POST", path: t.req.path, body: t.req.body }), "raw-request"),
-    block("Response", t.response ? pretty(t.response) : (t.error || "(none)"), "raw-response"));
+    ...block("curl", curl, "curl"),
+    ...block("Request", pretty({ method: "POST", path: t.req.path, body: t.req.body }), "raw-request"),
+    ...block("Response", t.response ? pretty(t.response) : (t.error || "(none)"), "raw-response"));
 }
 
 async function copy(text, btn) {
