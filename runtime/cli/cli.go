@@ -169,8 +169,11 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	// Telemetry before anything that makes spans or outgoing clients:
 	// OTEL_* choose the exporters; /metrics is always served. Workspace
 	// clients get telemetry.Transport(nil) (workspace.Options.Transport).
+	// With --dev, the dev UI (devui.go) records each request's spans.
+	ui := newDevUI(c.ws.dev)
+	c.ws.onDev = ui.useWorkspace
 	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: c.agentName, RecordPayloads: c.tracePayloads,
-		Dev: c.ws.dev, ConsoleWriter: stderr, Logger: log, Getenv: os.Getenv})
+		Dev: c.ws.dev, ConsoleWriter: stderr, Logger: log, Getenv: os.Getenv, SpanProcessors: ui.spanProcessors()})
 	if err != nil {
 		return err
 	}
@@ -224,6 +227,9 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := ui.mount(host, ws, c.agentName, a); err != nil {
+		return err
+	}
 	// Serve closes the agent after the drain; this covers the returns
 	// before it (Close runs once). It runs before closeWS, so the agent
 	// and its tools are closed while the workspace clients still work.
@@ -243,6 +249,9 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	ln, err := listen(ctx, c, ws, log) // apps.go: --addr, or behind --dev-apps
 	if err != nil {
 		return err
+	}
+	if c.devApps == "" {
+		ui.announce(log, ln.Addr())
 	}
 	return host.Serve(ctx, ln) // logs "listening" with the actual address
 }

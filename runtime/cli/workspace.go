@@ -33,6 +33,9 @@ type workspaceFlags struct {
 	allowMissing     bool
 	tokenExchange    bool
 	trustForwarded   bool
+	// onDev, when set, is given the dev workspace once it runs (the dev
+	// UI reads its identities and audit log).
+	onDev func(devWorkspace)
 	// system is the system client's credential, from the environment
 	// (systemFromEnv); --dev replaces it with the dev service principal.
 	system credentials.SystemOptions
@@ -120,6 +123,9 @@ func openWorkspace(ctx context.Context, w workspaceFlags, addr string, m agent.M
 			return nil, close, err
 		}
 		closers = append(closers, d.Close)
+		if w.onDev != nil {
+			w.onDev(d)
+		}
 		fmt.Fprintf(out, "dev workspace: %s (mock identities: X-Dev-User: alice, bob or carol)\n", d.URL())
 		d.Configure(&o)
 	case w.host == "":
