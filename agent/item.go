@@ -274,7 +274,7 @@ func (c *Content) decode(data []byte) error {
 		c.Parts, c.present = parts, true
 		return nil
 	default:
-		return &wireproto.FieldError{Msg: "expected string or array, got " + jsonKind(data)}
+		return &wireproto.FieldError{Msg: "expected string or array, got " + wireproto.Kind(data)}
 	}
 }
 

@@ -29,7 +29,7 @@ func fieldErr(prefix string, err error) error { return wireproto.Prefix(prefix, 
 func forEachField(data []byte, fn func(key string, raw json.RawMessage) (bool, error)) (map[string]json.RawMessage, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
-		return nil, &wireproto.FieldError{Msg: "expected object, got " + jsonKind(data)}
+		return nil, &wireproto.FieldError{Msg: "expected object, got " + wireproto.Kind(data)}
 	}
 	var extra map[string]json.RawMessage
 	i := skipWS(data, 1)
@@ -126,7 +126,7 @@ func (m *memberNames) repeated(k string) bool {
 func splitArray(data json.RawMessage, dst *[]json.RawMessage) error {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '[' {
-		return &wireproto.FieldError{Msg: "expected array, got " + jsonKind(data)}
+		return &wireproto.FieldError{Msg: "expected array, got " + wireproto.Kind(data)}
 	}
 	out := (*dst)[:0]
 	i := skipWS(data, 1)
@@ -335,27 +335,6 @@ func unquote(lit []byte) (string, error) {
 	return s, nil
 }
 
-func jsonKind(data []byte) string {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
-		return "nothing"
-	}
-	switch data[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	default:
-		return "number"
-	}
-}
-
 func isNull(raw json.RawMessage) bool {
 	return len(raw) == 4 && string(raw) == "null"
 }
@@ -366,7 +345,7 @@ func decodeString(raw json.RawMessage, dst *string) error {
 		return nil
 	}
 	if len(raw) < 2 || raw[0] != '"' {
-		return &wireproto.FieldError{Msg: "expected string, got " + jsonKind(raw)}
+		return &wireproto.FieldError{Msg: "expected string, got " + wireproto.Kind(raw)}
 	}
 	s, err := unquote(raw)
 	*dst = s

@@ -93,7 +93,7 @@ func (t *ToolSpec) decode(data []byte) error {
 			return true, decodeString(raw, &t.Description)
 		case "parameters":
 			if !isNull(raw) && (len(raw) == 0 || raw[0] != '{') {
-				return true, &wireproto.FieldError{Msg: "expected object, got " + jsonKind(raw)}
+				return true, &wireproto.FieldError{Msg: "expected object, got " + wireproto.Kind(raw)}
 			}
 			t.Parameters = cloneRaw(raw)
 			return true, nil
@@ -178,7 +178,7 @@ func (r *Request) decode(data []byte) error {
 		case "tool_choice":
 			if !isNull(raw) {
 				if c := raw[0]; c != '"' && c != '{' {
-					return true, &wireproto.FieldError{Msg: "expected string or object, got " + jsonKind(raw)}
+					return true, &wireproto.FieldError{Msg: "expected string or object, got " + wireproto.Kind(raw)}
 				}
 				r.ToolChoice = cloneRaw(raw)
 			}
@@ -228,7 +228,7 @@ func (r *Request) decodeInput(raw json.RawMessage) error {
 	case isNull(raw):
 		return nil
 	default:
-		return &wireproto.FieldError{Msg: "expected string or array, got " + jsonKind(raw)}
+		return &wireproto.FieldError{Msg: "expected string or array, got " + wireproto.Kind(raw)}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentrt/agentrt/internal/wire"
+	"github.com/agentrt/agentrt/internal/wireproto"
 )
 
 // The decoder splits a body it has checked once (json.Valid) by hand, like
@@ -117,7 +118,7 @@ func skipString(data []byte, i int) int {
 func forEachField(data []byte, fn func(key string, raw []byte) error) error {
 	i := skipWS(data, 0)
 	if i >= len(data) || data[i] != '{' {
-		return msgErr("expected object, got " + jsonKind(data))
+		return msgErr("expected object, got " + wireproto.Kind(data))
 	}
 	var seen [16]string // members of small objects, without a map
 	var more map[string]bool
@@ -164,7 +165,7 @@ func forEachField(data []byte, fn func(key string, raw []byte) error) error {
 func forEachElem(data []byte, fn func(i int, raw []byte) error) error {
 	i := skipWS(data, 0)
 	if i >= len(data) || data[i] != '[' {
-		return msgErr("expected array, got " + jsonKind(data))
+		return msgErr("expected array, got " + wireproto.Kind(data))
 	}
 	i = skipWS(data, i+1)
 	for n := 0; i < len(data) && data[i] != ']'; n++ {
@@ -178,26 +179,6 @@ func forEachElem(data []byte, fn func(i int, raw []byte) error) error {
 		}
 	}
 	return nil
-}
-
-func jsonKind(data []byte) string {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
-		return "nothing"
-	}
-	switch data[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
 }
 
 func isNull(raw []byte) bool { return len(raw) == 4 && string(raw) == "null" }
@@ -220,7 +201,7 @@ func str(raw []byte, dst *string) error {
 		return nil
 	}
 	if raw[0] != '"' {
-		return msgErr("expected string, got " + jsonKind(raw))
+		return msgErr("expected string, got " + wireproto.Kind(raw))
 	}
 	s, err := unquote(raw)
 	*dst = s
@@ -234,7 +215,7 @@ func boolean(raw []byte, dst *bool) error {
 	case "false", "null":
 		*dst = false
 	default:
-		return msgErr("expected boolean, got " + jsonKind(raw))
+		return msgErr("expected boolean, got " + wireproto.Kind(raw))
 	}
 	return nil
 }
@@ -255,8 +236,8 @@ func optFloat(raw []byte, dst **float64) error {
 	if isNull(raw) {
 		return nil
 	}
-	if jsonKind(raw) != "number" {
-		return msgErr("expected number, got " + jsonKind(raw))
+	if wireproto.Kind(raw) != "number" {
+		return msgErr("expected number, got " + wireproto.Kind(raw))
 	}
 	v, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil {
@@ -270,8 +251,8 @@ func optInt(raw []byte, dst **int) error {
 	if isNull(raw) {
 		return nil
 	}
-	if jsonKind(raw) != "number" {
-		return msgErr("expected integer, got " + jsonKind(raw))
+	if wireproto.Kind(raw) != "number" {
+		return msgErr("expected integer, got " + wireproto.Kind(raw))
 	}
 	v, err := strconv.Atoi(string(raw))
 	if err != nil {
@@ -280,56 +261,3 @@ func optInt(raw []byte, dst **int) error {
 	*dst = &v
 	return nil
 }
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
-// encoding/json does; U+2028 and U+2029 are escaped so that the frame is
-// also safe to evaluate as JavaScript.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"

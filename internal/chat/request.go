@@ -102,7 +102,7 @@ func DecodeRequest(data []byte) (*Request, error) {
 			return forEachField(raw, func(k string, raw []byte) error {
 				var v string
 				if raw[0] != '"' {
-					return msgErr("expected string, got " + jsonKind(raw))
+					return msgErr("expected string, got " + wireproto.Kind(raw))
 				}
 				err := str(raw, &v)
 				a.Metadata[k] = v
@@ -218,7 +218,7 @@ func setting(raw []byte, dst *json.RawMessage, key string) error {
 	}
 	b := append([]byte(`{"`), key...)
 	b = append(b, `":`...)
-	*dst = append(appendString(b, v), '}')
+	*dst = append(wireproto.AppendString(b, v), '}')
 	return nil
 }
 
@@ -405,7 +405,7 @@ func content(raw []byte, role string) (agent.Content, error) {
 		return agent.TextContent(s), err
 	}
 	if raw[0] != '[' {
-		return agent.Content{}, msgErr("expected string or array, got " + jsonKind(raw))
+		return agent.Content{}, msgErr("expected string or array, got " + wireproto.Kind(raw))
 	}
 	parts := make([]agent.Part, 0, 1)
 	err := forEachElem(raw, func(_ int, raw []byte) error {

@@ -110,11 +110,11 @@ func AppendCompletion(b []byte, m Meta, resp *agent.Response) []byte {
 	if len(an.text) == 0 && len(an.refusal) > 0 {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, unsafeString(an.text))
+		b = wireproto.AppendString(b, unsafeString(an.text))
 	}
 	b = append(b, `,"refusal":`...)
 	if len(an.refusal) > 0 {
-		b = appendString(b, unsafeString(an.refusal))
+		b = wireproto.AppendString(b, unsafeString(an.refusal))
 	} else {
 		b = append(b, "null"...)
 	}
@@ -126,7 +126,7 @@ func AppendCompletion(b []byte, m Meta, resp *agent.Response) []byte {
 		b = appendCitation(b, &an.citations[i])
 	}
 	b = append(b, `]},"logprobs":null,"finish_reason":`...)
-	b = appendString(b, FinishReason(resp))
+	b = wireproto.AppendString(b, FinishReason(resp))
 	b = append(b, "}]"...)
 	if resp.Usage != nil {
 		b = append(b, `,"usage":`...)
@@ -138,21 +138,21 @@ func AppendCompletion(b []byte, m Meta, resp *agent.Response) []byte {
 // appendHead writes the envelope up to the opening of choices.
 func appendHead(b []byte, m Meta, object string) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, m.ID)
+	b = wireproto.AppendString(b, m.ID)
 	b = append(b, `,"object":"`...)
 	b = append(b, object...)
 	b = append(b, `","created":`...)
 	b = strconv.AppendInt(b, m.Created, 10)
 	b = append(b, `,"model":`...)
-	b = appendString(b, m.Model)
+	b = wireproto.AppendString(b, m.Model)
 	return append(b, `,"choices":[`...)
 }
 
 func appendCitation(b []byte, a *agent.Annotation) []byte {
 	b = append(b, `{"type":"url_citation","url_citation":{"url":`...)
-	b = appendString(b, a.URL)
+	b = wireproto.AppendString(b, a.URL)
 	b = append(b, `,"title":`...)
-	b = appendString(b, a.Title)
+	b = wireproto.AppendString(b, a.Title)
 	b = append(b, `,"start_index":`...)
 	b = strconv.AppendInt(b, int64(deref(a.StartIndex)), 10)
 	b = append(b, `,"end_index":`...)
@@ -201,7 +201,7 @@ const OwnedBy = "agentrt"
 // AppendModel appends the model object of the served agent.
 func AppendModel(b []byte, id string, created int64) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, id)
+	b = wireproto.AppendString(b, id)
 	b = append(b, `,"object":"model","created":`...)
 	b = strconv.AppendInt(b, created, 10)
 	b = append(b, `,"owned_by":"`+OwnedBy+`"}`...)

@@ -135,7 +135,7 @@ func (s *Stream) content(b []byte, key, text string) []byte {
 	b = append(b, `{"index":0,"delta":{"`...)
 	b = append(b, key...)
 	b = append(b, `":`...)
-	b = appendString(b, text)
+	b = wireproto.AppendString(b, text)
 	return s.tail(b, "")
 }
 
@@ -152,7 +152,7 @@ func (s *Stream) tail(b []byte, finish string) []byte {
 	if finish == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, finish)
+		b = wireproto.AppendString(b, finish)
 	}
 	b = append(b, '}', ']')
 	if s.includeUsage {

@@ -3,12 +3,16 @@ package httpapi
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/httperr"
 	"github.com/agentrt/agentrt/internal/telemetry"
 )
@@ -107,4 +111,51 @@ func (s *Server) run(ctx context.Context, reqID, stage string, release func(), f
 	s.log.LogAttrs(lctx, slog.LevelWarn, "agent did not return on cancellation; abandoned, its concurrency slot stays taken until it returns",
 		slog.String("request_id", reqID), slog.String("stage", stage), slog.String("cause", context.Cause(ctx).Error()))
 	return ctx.Err()
+}
+
+// admit does, for a decoded request of any route, what comes between
+// decoding and the agent call, in this order: the write deadline that covers the
+// agent call, a concurrency slot (503 when none is free), the request
+// timeout, and the preparers (identity, clients, tools), whose errors are
+// answered like the agent's. When ok is false the answer has been sent and
+// nothing is held; otherwise the caller must call cancel, and release
+// exactly once (run does).
+//
+// The body is in by then (the server's ReadTimeout bounded it; net/http
+// lifts the read deadline at its end), and only decoded, valid requests
+// compete for a slot. The server's WriteTimeout, counted from the
+// request's start, must not cut the answer: the write deadline now covers
+// the whole agent call plus one write.
+func (s *Server) admit(c *gin.Context) (ctx context.Context, release, cancel func(), ok bool) {
+	r := c.Request
+	ctx = r.Context()
+	env := agent.FromContext(ctx)
+	rc := http.NewResponseController(c.Writer)
+	if d := s.limits.RequestTimeout; d > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(d + s.limits.WriteTimeout)) // unsupported on recorders: ignore
+	} else {
+		_ = rc.SetWriteDeadline(time.Time{}) // each write sets its own
+	}
+	release, ok = s.acquire()
+	if !ok {
+		s.fail(c, s.unavailable())
+		return nil, nil, nil, false
+	}
+	cancel = func() {}
+	if d := s.limits.RequestTimeout; d > 0 {
+		ctx, cancel = context.WithTimeout(ctx, d)
+	}
+	for _, p := range s.preparers {
+		next, err := p.Prepare(ctx, r, env)
+		if err != nil {
+			s.fail(c, s.agentError(ctx, r, env.RequestID, "prepare", err))
+			cancel()
+			release()
+			return nil, nil, nil, false
+		}
+		if next != nil {
+			ctx = next
+		}
+	}
+	return ctx, release, cancel, true
 }

@@ -112,49 +112,6 @@ func (s *Server) handleChat(c *gin.Context) {
 	}
 }
 
-// admit does, for a decoded request, what handle does between decoding and
-// the agent call, in the same order: the write deadline that covers the
-// agent call, a concurrency slot (503 when none is free), the request
-// timeout, and the preparers (identity, clients, tools), whose errors are
-// answered like the agent's. When ok is false the answer has been sent and
-// nothing is held; otherwise the caller must call cancel, and release
-// exactly once (run does).
-//
-// TODO(merge): handle runs the same sequence inline; it can call admit.
-func (s *Server) admit(c *gin.Context) (ctx context.Context, release, cancel func(), ok bool) {
-	r := c.Request
-	ctx = r.Context()
-	env := agent.FromContext(ctx)
-	rc := http.NewResponseController(c.Writer)
-	if d := s.limits.RequestTimeout; d > 0 {
-		_ = rc.SetWriteDeadline(time.Now().Add(d + s.limits.WriteTimeout)) // unsupported on recorders: ignore
-	} else {
-		_ = rc.SetWriteDeadline(time.Time{}) // each write sets its own
-	}
-	release, ok = s.acquire()
-	if !ok {
-		s.fail(c, s.unavailable())
-		return nil, nil, nil, false
-	}
-	cancel = func() {}
-	if d := s.limits.RequestTimeout; d > 0 {
-		ctx, cancel = context.WithTimeout(ctx, d)
-	}
-	for _, p := range s.preparers {
-		next, err := p.Prepare(ctx, r, env)
-		if err != nil {
-			s.fail(c, s.agentError(ctx, r, env.RequestID, "prepare", err))
-			cancel()
-			release()
-			return nil, nil, nil, false
-		}
-		if next != nil {
-			ctx = next
-		}
-	}
-	return ctx, release, cancel, true
-}
-
 // errFailedResponse is an agent answer with status failed: a chat
 // completion cannot carry it, so the client gets the agent's 500.
 var errFailedResponse = errors.New("agent answered with a failed response")

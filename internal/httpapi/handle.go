@@ -70,52 +70,18 @@ func (s *Server) handle(c *gin.Context) {
 		return
 	}
 
-	// The body is in (the server's ReadTimeout bounded it; net/http lifts
-	// the read deadline at its end). The server's WriteTimeout, counted
-	// from the request's start, must not cut the answer: the write
-	// deadline now covers the whole agent call plus one write.
-	rc := http.NewResponseController(w)
-	if d := s.limits.RequestTimeout; d > 0 {
-		_ = rc.SetWriteDeadline(time.Now().Add(d + s.limits.WriteTimeout)) // unsupported on recorders: ignore
-	} else {
-		_ = rc.SetWriteDeadline(time.Time{}) // each write sets its own
-	}
-
-	// Admission after the body: only decoded, valid requests compete for
-	// a slot, and the slot is freed when the agent call has returned.
-	release, ok := s.acquire()
+	// The body is in, decoded and valid: only such requests compete for a
+	// slot (admit.go).
+	ctx, release, cancel, ok := s.admit(c)
 	if !ok {
-		s.fail(c, s.unavailable())
 		return
 	}
-	held := true // until run takes over release
-	defer func() {
-		if held {
-			release()
-		}
-	}()
-
-	if d := s.limits.RequestTimeout; d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	for _, p := range s.preparers {
-		next, err := p.Prepare(ctx, r, env)
-		if err != nil {
-			s.fail(c, s.agentError(ctx, r, reqID, "prepare", err))
-			return
-		}
-		if next != nil {
-			ctx = next
-		}
-	}
+	defer cancel()
 
 	// telemetry: the predict span around the agent call (preparers' spans are its siblings).
 	ctx, span := telemetry.StartPredict(ctx, req.Stream, req.Input)
 	defer span.End()
 
-	held = false
 	if req.Stream {
 		s.serveStream(ctx, c, req, d, reqID, release)
 	} else {

@@ -4,43 +4,19 @@
 // chat.completions.stream helper, models.list and an API error.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import OpenAI from 'openai';
+import { startServe, prodServeBin } from './serve.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = process.env.SERVE_BIN || path.join(root, 'bin', 'serve');
-
-let server;
+let serve;
 let addr;
 
 before(async () => {
-  if (!existsSync(bin)) {
-    execFileSync('go', ['build', '-o', bin, './cmd/serve'], { cwd: root, stdio: 'inherit' });
-  }
-  server = spawn(bin, ['--agent', 'echo', '--addr', '127.0.0.1:0', '--log-format', 'json'], {
-    stdio: ['ignore', 'inherit', 'pipe'],
-  });
-  addr = await new Promise((resolve, reject) => {
-    const lines = createInterface({ input: server.stderr });
-    lines.on('line', (line) => {
-      let rec;
-      try { rec = JSON.parse(line); } catch { return; }
-      if (rec.msg === 'listening') resolve(rec.addr);
-    });
-    server.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
-  });
+  serve = await startServe(prodServeBin(), ['--agent', 'echo']);
+  addr = serve.addr;
 });
 
 after(async () => {
-  if (!server || server.exitCode !== null) return;
-  const exited = new Promise((resolve) => server.once('exit', (code, signal) => resolve({ code, signal })));
-  server.kill('SIGTERM');
-  const { code } = await exited;
-  assert.equal(code, 0, 'serve should exit 0 after draining');
+  assert.equal(await serve.stop(), 0, 'serve should exit 0 after draining');
 });
 
 const client = (base = '/v1') => new OpenAI({ baseURL: `http://${addr}${base}`, apiKey: 'unused', maxRetries: 0 });

@@ -9,7 +9,11 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 // The production build (no dev workspace), as the image holds it.
 export function prodServeBin() {
-  return process.env.SERVE_BIN || path.join(root, 'bin', 'serve-prod');
+  const bin = process.env.SERVE_BIN || path.join(root, 'bin', 'serve-prod');
+  if (!existsSync(bin)) {
+    execFileSync('go', ['build', '-tags', 'agentrt_nodev', '-o', bin, './cmd/serve'], { cwd: root, stdio: 'inherit' });
+  }
+  return bin;
 }
 
 // A build with the dev workspace, for `serve --dev`.
