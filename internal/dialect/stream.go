@@ -36,7 +36,7 @@ func NewStream(d Dialect, label string, next agent.Emit) (agent.Emit, *Stream) {
 	if d != OpenAI {
 		return next, nil
 	}
-	s := &Stream{label: label, next: next, ids: make(map[string]struct{})}
+	s := &Stream{label: label, next: next}
 	return s.emit, s
 }
 
@@ -47,9 +47,7 @@ func (s *Stream) emit(ev *agent.StreamEvent) error {
 	switch ev.Type {
 	case wireproto.EventOutputItemAdded:
 		if ev.Item != nil && (ev.Item.Type == agent.TypeFunctionCall || ev.Item.Type == agent.TypeFunctionCallOutput) {
-			if ev.Item.ID != "" {
-				s.ids[ev.Item.ID] = struct{}{}
-			}
+			s.hold(ev.Item.ID)
 			return nil // the done event decides what goes out
 		}
 	case wireproto.EventFunctionArgsDelta, wireproto.EventFunctionArgsDone:
@@ -63,9 +61,7 @@ func (s *Stream) emit(ev *agent.StreamEvent) error {
 		switch ev.Item.Type {
 		case agent.TypeFunctionCall:
 			s.held = append(s.held, heldCall{*ev.Item, ev.CustomOutputs})
-			if ev.Item.ID != "" {
-				s.ids[ev.Item.ID] = struct{}{}
-			}
+			s.hold(ev.Item.ID)
 			return nil
 		case agent.TypeFunctionCallOutput:
 			for i, h := range s.held {
@@ -81,6 +77,18 @@ func (s *Stream) emit(ev *agent.StreamEvent) error {
 		}
 	}
 	return s.next(ev)
+}
+
+// hold remembers the id of a call item whose argument events are dropped
+// (the map is made on the first call: most answers have none).
+func (s *Stream) hold(id string) {
+	if id == "" {
+		return
+	}
+	if s.ids == nil {
+		s.ids = make(map[string]struct{})
+	}
+	s.ids[id] = struct{}{}
 }
 
 // Flush sends the calls that got no output: the agent leaves them to the
