@@ -54,10 +54,16 @@ func (s *Server) handle(c *gin.Context) {
 	}
 	req, err := wire.DecodeRequest(body)
 	if err == nil {
+		markReferences(req) // state.go: an input item that is only an id is an item_reference
 		err = wire.Validate(req)
 	}
 	if err != nil {
 		s.fail(c, badRequest(err))
+		return
+	}
+	background, e := s.checkState(req) // state.go: state fields with the store off; background
+	if e != nil {
+		s.fail(c, e)
 		return
 	}
 
@@ -94,12 +100,24 @@ func (s *Server) handle(c *gin.Context) {
 	for _, p := range s.preparers {
 		next, err := p.Prepare(ctx, r, env)
 		if err != nil {
-			s.fail(c, s.agentError(ctx, r, reqID, "prepare", err))
+			s.fail(c, s.stateAuthError(req, s.agentError(ctx, r, reqID, "prepare", err))) // state.go: 404 on a continue
 			return
 		}
 		if next != nil {
 			ctx = next
 		}
+	}
+
+	// state.go: store, previous_response_id, item_reference, conversation.
+	st, e := s.beginState(ctx, req, background)
+	if e != nil {
+		s.fail(c, e)
+		return
+	}
+	if st.background { // background.go: the run outlives this request
+		held = false
+		s.startBackground(ctx, c, req, st, reqID, release)
+		return
 	}
 
 	// telemetry: the predict span around the agent call (preparers' spans are its siblings).
@@ -108,9 +126,9 @@ func (s *Server) handle(c *gin.Context) {
 
 	held = false
 	if req.Stream {
-		s.serveStream(ctx, c, req, reqID, release)
+		s.serveStream(ctx, c, req, st, reqID, release)
 	} else {
-		s.serveJSON(ctx, c, req, reqID, release, bp)
+		s.serveJSON(ctx, c, req, st, reqID, release, bp)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
@@ -134,7 +152,7 @@ func requestID(h string) string {
 	return h
 }
 
-func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, reqID string, release func(), bp *[]byte) {
+func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, st *stateReq, reqID string, release func(), bp *[]byte) {
 	var resp *agent.Response
 	err := s.run(ctx, reqID, "predict", release, func() error {
 		var err error
@@ -153,6 +171,7 @@ func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Reque
 		return
 	}
 	s.completeResponse(resp, req)
+	st.annotate(resp) // state.go
 	if s.dev {
 		resp.CustomOutputs = withDevOutputs(resp.CustomOutputs, agent.FromContext(ctx))
 	}
@@ -162,6 +181,10 @@ func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Reque
 			resp.Metadata = map[string]string{}
 		}
 		resp.Metadata["trace_id"] = telemetry.MLflowTraceID(ctx)
+	}
+	if e := s.saveResponse(ctx, st, resp); e != nil { // state.go: store: true
+		s.fail(c, e)
+		return
 	}
 	body, err := wire.AppendResponse((*bp)[:0], resp)
 	if err != nil {
