@@ -102,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.corsOrigins, "cors-origins", env("AGENTRT_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the server from a page (AGENTRT_CORS_ORIGINS), as scheme://host[:port], e.g. https://chat.example.com; they get their exact origin back and may send credentials; * allows any origin, without credentials; default none; --dev also allows loopback origins")
 	fs.StringVar(&c.storeSpec, "store", env("AGENTRT_STORE", ""), "response store (AGENTRT_STORE): sqlite:PATH, postgres://… (replicas sharing state), memory or off (stateless); default sqlite:$XDG_STATE_HOME/agentrt/state.db, else ~/.local/state/agentrt/state.db, else ./agentrt-state.db; see docs/state.md")
 	fs.DurationVar(&c.storeTTL, "store-ttl", envDur("AGENTRT_STORE_TTL", store.DefaultTTL), "how long a stored response is kept after its creation (AGENTRT_STORE_TTL)")
-	fs.BoolVar(&c.storeMigrate, "store-migrate", envBoolDefault("AGENTRT_STORE_MIGRATE", true), "apply the response store's schema migrations at start (AGENTRT_STORE_MIGRATE); false: refuse to start on an old schema (run `serve migrate` first)")
+	fs.BoolVar(&c.storeMigrate, "store-migrate", envBoolDefault("AGENTRT_STORE_MIGRATE", true), "apply the response store's schema migrations at start (AGENTRT_STORE_MIGRATE); false: refuse to start on an old schema (run serve migrate first)")
 	c.ws.register(fs)
 	registerAppsFlags(fs, &c)
 	fs.BoolVar(&c.tracePayloads, "trace-payloads", false, "record request input and tool arguments and results in spans (or AGENTRT_TRACE_PAYLOADS=true); tracing itself is configured by the OTEL_* variables")
