@@ -54,9 +54,9 @@ type config struct {
 	storeTTL       time.Duration
 	storeMigrate   bool
 
-	ws    workspaceFlags // workspace and --dev flags (workspace.go)
-	check   bool         // `serve check`: run only the start-up resource check
-	migrate bool         // `serve migrate`: only migrate the response store's schema
+	ws      workspaceFlags // workspace and --dev flags (workspace.go)
+	check   bool           // `serve check`: run only the start-up resource check
+	migrate bool           // `serve migrate`: only migrate the response store's schema
 
 	appName string // DATABRICKS_APP_NAME when running as a Databricks App (apps.go)
 	devApps string // --dev-apps: the bundle whose app the emulated front door uses (apps.go)
