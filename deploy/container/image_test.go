@@ -491,6 +491,7 @@ func checkFiles(t *testing.T, export *exec.Cmd) {
 		"etc/group":                         0o644,
 		"etc/ssl/certs/ca-certificates.crt": 0o644,
 		"tmp/":                              0o1777,
+		"var/lib/agentrt/":                  0o1777,
 	}
 	engine := map[string]bool{ // mount points and files podman creates in every container
 		"etc/hosts": true, "etc/resolv.conf": true, "etc/hostname": true, "etc/mtab": true, "run/.containerenv": true,
