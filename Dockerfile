@@ -72,5 +72,5 @@ FROM scratch AS static
 COPY --from=build-static /rootfs/ /
 USER 65532:65532
 EXPOSE 8080
-ENV AGENTRT_ADDR=:8080 AGENTRT_AGENT=echo
+ENV AGENTRT_ADDR=:8080 AGENTRT_AGENT=echo AGENTRT_STORE=sqlite:/var/lib/agentrt/state.db
 ENTRYPOINT ["/serve"]

@@ -4,7 +4,7 @@
 GO      ?= go
 PKGS    ?= ./...
 BIN     := bin/serve
-# The production build: no dev workspace (serve --dev, SQLite); see
+# The production build: no dev workspace (serve --dev); see
 # runtime/cli/nodev.go and docs/deploy.md.
 PROD_TAGS := agentrt_nodev
 PODMAN  ?= podman

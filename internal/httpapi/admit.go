@@ -126,7 +126,7 @@ func (s *Server) run(ctx context.Context, reqID, stage string, release func(), f
 // compete for a slot. The server's WriteTimeout, counted from the
 // request's start, must not cut the answer: the write deadline now covers
 // the whole agent call plus one write.
-func (s *Server) admit(c *gin.Context) (ctx context.Context, release, cancel func(), ok bool) {
+func (s *Server) admit(c *gin.Context, req *agent.Request) (ctx context.Context, release, cancel func(), ok bool) {
 	r := c.Request
 	ctx = r.Context()
 	env := agent.FromContext(ctx)
@@ -148,7 +148,7 @@ func (s *Server) admit(c *gin.Context) (ctx context.Context, release, cancel fun
 	for _, p := range s.preparers {
 		next, err := p.Prepare(ctx, r, env)
 		if err != nil {
-			s.fail(c, s.agentError(ctx, r, env.RequestID, "prepare", err))
+			s.fail(c, s.stateAuthError(req, s.agentError(ctx, r, env.RequestID, "prepare", err))) // state.go: 404 on a continue
 			cancel()
 			release()
 			return nil, nil, nil, false

@@ -83,7 +83,7 @@ func (s *Server) handleChat(c *gin.Context) {
 		meta.Model = s.name
 	}
 
-	ctx, release, cancel, ok := s.admit(c)
+	ctx, release, cancel, ok := s.admit(c, req)
 	if !ok {
 		return
 	}

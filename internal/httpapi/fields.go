@@ -24,11 +24,11 @@ func accepted(a agent.Agent) map[string]bool {
 	return m
 }
 
-// unhonoured refuses, with a 400 naming the member, a request that asks for
-// something nobody on this path would do: client tools, tool_choice or
-// structured output the agent does not accept, and the conversation state
-// members, which need a response store. A silently dropped member is worse
-// than a refusal: the client goes on as if it had been honoured.
+// unhonoured refuses, with a 400 naming the member, a request that asks the
+// agent for client tools, a tool_choice or structured output it does not
+// act on. A silently dropped member is worse than a refusal: the client
+// goes on as if it had been honoured. (The conversation state members are
+// the store's: checkState, state.go.)
 func (s *Server) unhonoured(req *agent.Request) *httperr.Error {
 	if len(req.Tools) > 0 && !s.accepts["tools"] {
 		return httperr.BadRequest("tools", fmt.Sprintf("tools: agent %s does not run client tools", s.name))
@@ -39,18 +39,6 @@ func (s *Server) unhonoured(req *agent.Request) *httperr.Error {
 	}
 	if f := formatType(req.Text); f != "" && f != "text" && !s.accepts["text.format"] {
 		return httperr.BadRequest("text.format", fmt.Sprintf("text.format: agent %s does not produce %s output", s.name, f))
-	}
-	if req.PreviousResponseID != "" {
-		return httperr.BadRequest("previous_response_id", "previous_response_id: this server does not store responses; send the conversation in input")
-	}
-	for i := range req.Input {
-		if req.Input[i].Type == "item_reference" {
-			p := fmt.Sprintf("input[%d]", i)
-			return httperr.BadRequest(p, p+": item_reference needs a stored response, and this server does not store responses; send the item itself (with the AI SDK: providerOptions.openai.store = false)")
-		}
-	}
-	if bg, ok := req.Extra["background"]; ok && string(bytes.TrimSpace(bg)) == "true" {
-		return httperr.BadRequest("background", "background: this server does not run responses in the background")
 	}
 	return nil
 }

@@ -55,13 +55,18 @@ func (s *Server) handle(c *gin.Context) {
 	}
 	req, err := wire.DecodeRequest(body)
 	if err == nil {
+		markReferences(req) // state.go: an input item that is only an id is an item_reference
 		err = wire.Validate(req)
 	}
 	if err != nil {
 		s.fail(c, badRequest(err))
 		return
 	}
-	d, e := dialectOf(r, c.FullPath())
+	background, e := s.checkState(req) // state.go: state fields with the store off; background
+	var d dialect.Dialect
+	if e == nil {
+		d, e = dialectOf(r, c.FullPath())
+	}
 	if e == nil {
 		e = s.unhonoured(req)
 	}
@@ -72,20 +77,32 @@ func (s *Server) handle(c *gin.Context) {
 
 	// The body is in, decoded and valid: only such requests compete for a
 	// slot (admit.go).
-	ctx, release, cancel, ok := s.admit(c)
+	ctx, release, cancel, ok := s.admit(c, req)
 	if !ok {
 		return
 	}
 	defer cancel()
+
+	// state.go: store, previous_response_id, item_reference, conversation.
+	st, e := s.beginState(ctx, req, background)
+	if e != nil {
+		release()
+		s.fail(c, e)
+		return
+	}
+	if st.background { // background.go: the run outlives this request
+		s.startBackground(ctx, c, req, d, st, reqID, release)
+		return
+	}
 
 	// telemetry: the predict span around the agent call (preparers' spans are its siblings).
 	ctx, span := telemetry.StartPredict(ctx, req.Stream, req.Input)
 	defer span.End()
 
 	if req.Stream {
-		s.serveStream(ctx, c, req, d, reqID, release)
+		s.serveStream(ctx, c, req, d, st, reqID, release)
 	} else {
-		s.serveJSON(ctx, c, req, d, reqID, release, bp)
+		s.serveJSON(ctx, c, req, d, st, reqID, release, bp)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
@@ -109,7 +126,7 @@ func requestID(h string) string {
 	return h
 }
 
-func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, d dialect.Dialect, reqID string, release func(), bp *[]byte) {
+func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, d dialect.Dialect, st *stateReq, reqID string, release func(), bp *[]byte) {
 	var resp *agent.Response
 	err := s.run(ctx, reqID, "predict", release, func() error {
 		var err error
@@ -129,6 +146,7 @@ func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Reque
 	}
 	resp.Output = dialect.Output(d, s.name, resp.Output)
 	s.completeResponse(resp, req)
+	st.annotate(resp) // state.go
 	if s.dev {
 		resp.CustomOutputs = withDevOutputs(resp.CustomOutputs, agent.FromContext(ctx))
 	}
@@ -138,6 +156,10 @@ func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Reque
 			resp.Metadata = map[string]string{}
 		}
 		resp.Metadata["trace_id"] = telemetry.MLflowTraceID(ctx)
+	}
+	if e := s.saveResponse(ctx, st, resp); e != nil { // state.go: store: true
+		s.fail(c, e)
+		return
 	}
 	body, err := wire.AppendResponse((*bp)[:0], resp)
 	if err != nil {

@@ -31,7 +31,8 @@ func (s *Server) routes() *gin.Engine {
 	for _, p := range []string{"/responses", "/v1/responses", "/invocations"} {
 		e.POST(p, s.handle)
 	}
-	s.registerChat(e) // chat.go: /v1/chat/completions, /v1/models
+	s.registerState(e) // stateroutes.go: GET/DELETE /v1/responses/{id}, input_items, cancel
+	s.registerChat(e)  // chat.go: /v1/chat/completions, /v1/models
 	e.GET("/health", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, healthBody) })
 	e.GET("/ping", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, pingBody) })
 	e.GET("/agent/info", func(c *gin.Context) { writeJSON(c.Writer, http.StatusOK, s.info) })

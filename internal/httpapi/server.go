@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/manifest"
+	"github.com/agentrt/agentrt/internal/store"
 	"github.com/agentrt/agentrt/internal/telemetry"
 )
 
@@ -47,6 +48,14 @@ type Options struct {
 	// gives every request a server span and the HTTP server metrics.
 	Telemetry *telemetry.Server
 	CORS      *CORS // cross-origin browser access (cors.go); nil: none
+
+	// Store keeps responses, conversations and background runs
+	// (state.go); nil means store.Off(): stateless. The caller closes it.
+	Store store.Store
+	// StatePreparers establish the caller on the stored-response routes
+	// (GET/DELETE /v1/responses/{id}, input_items, cancel), which run no
+	// agent: identity, not tools. Nil means Preparers.
+	StatePreparers []Preparer
 }
 
 // Server serves one agent.
@@ -65,6 +74,10 @@ type Server struct {
 	tel       *telemetry.Server
 	cors      *CORS
 	accepts   map[string]bool // request members the agent acts on (agent.Accepter)
+
+	store          store.Store
+	statePreparers []Preparer
+	bg             runs // background runs (background.go)
 }
 
 // New builds the server and its gin engine (in release mode).
@@ -85,6 +98,14 @@ func New(opts Options) (*Server, error) {
 		tel:       opts.Telemetry,
 		cors:      opts.CORS,
 		agents:    newAgentMetrics(),
+		store:     opts.Store,
+	}
+	if s.store == nil {
+		s.store = store.Off()
+	}
+	s.statePreparers = s.preparers
+	if opts.StatePreparers != nil {
+		s.statePreparers = append([]Preparer(nil), opts.StatePreparers...)
 	}
 	if s.name == "" {
 		s.name = "agent"

@@ -78,14 +78,18 @@ func (s *sse) flush() error {
 // envelope, and the added/content/done events of each item as the fold
 // opens and completes it.
 type synth struct {
-	out  *sse
+	out  framer
 	seq  int
 	resp *agent.Response
 	fold wire.Fold
 	cur  agent.StreamEvent // the frame being written: events passed by value stay off the heap
 }
 
-func newSynth(out *sse, resp *agent.Response) *synth {
+// framer takes the synthesised events: the SSE writer, or a background
+// run's event log (background.go).
+type framer interface{ frame(ev *agent.StreamEvent) }
+
+func newSynth(out framer, resp *agent.Response) *synth {
 	y := &synth{out: out, resp: resp}
 	y.fold = wire.NewFold(resp, y)
 	return y
@@ -174,7 +178,7 @@ func (y *synth) finish() {
 
 // serveStream answers with an SSE stream. Preparers have run; from here on
 // the status is 200 and failures become an error event.
-func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Request, d dialect.Dialect, reqID string, release func()) {
+func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Request, d dialect.Dialect, st *stateReq, reqID string, release func()) {
 	w := c.Writer
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -186,7 +190,8 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 	out := &sse{w: w, rc: http.NewResponseController(w), timeout: s.limits.WriteTimeout, buf: make([]byte, 0, 2048)}
 	resp := &agent.Response{}
 	s.envelope(resp, req)
-	if s.dev { // known before the agent runs: response.created carries it too
+	st.annotate(resp) // state.go
+	if s.dev {        // known before the agent runs: response.created carries it too
 		resp.CustomOutputs = withDevOutputs(nil, agent.FromContext(ctx))
 	}
 	y := newSynth(out, resp)
@@ -245,6 +250,10 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 		return
 	}
 	y.finish()
+	if e := s.saveResponse(ctx, st, resp); e != nil { // state.go: store: true
+		out.buf = out.buf[:0] // not response.completed: an error instead
+		y.send(agent.StreamEvent{Type: wireproto.EventError, Code: strings.ToLower(e.Code), Message: e.Message})
+	}
 	traceFrame(ctx, c.Request, out)
 	out.done()
 	if err := out.flush(); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/agentrt/agentrt/internal/hostcheck"
 	"github.com/agentrt/agentrt/internal/httpapi"
 	"github.com/agentrt/agentrt/internal/httperr"
+	"github.com/agentrt/agentrt/internal/store"
 	"github.com/agentrt/agentrt/internal/telemetry"
 	"github.com/agentrt/agentrt/tools"
 )
@@ -48,6 +49,9 @@ const (
 	DefaultServerWriteTimeout = time.Minute
 	DefaultIdleTimeout        = 2 * time.Minute
 	DefaultDrainTimeout       = 25 * time.Second // inside Kubernetes' default 30s grace period
+	// BackgroundGrace is how long shutdown waits, after the drain timeout,
+	// for the background runs it stopped to record "incomplete".
+	BackgroundGrace = 3 * time.Second
 	// DefaultMaxHeaderBytes bounds a request's header block; net/http
 	// answers 431 above it. Real requests carry a few KB (an OAuth token is
 	// ~1-2 KB); net/http's own default of 1 MB lets every connection pin
@@ -111,6 +115,12 @@ type Options struct {
 	// gives every request a server span and the HTTP server metrics.
 	Telemetry *telemetry.Telemetry
 
+	// Store keeps responses, conversations and background runs (see
+	// docs/state.md); nil means none (stateless, as --store off). The
+	// host purges its expired responses while serving and drains its
+	// background runs on shutdown; the caller opens and closes it.
+	Store store.Store
+
 	// WaitReady starts the host not ready: GET /ready answers 503 until
 	// SetReady(true), for a caller that finishes start-up checks (preflight)
 	// after building the host. Without it the host is ready from the start.
@@ -144,12 +154,16 @@ func New(opts Options) (*Host, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	userPreps := opts.Preparers
 	opts.Manifest = EffectiveManifest(opts.Agent, opts.Manifest)
 	if set := toolSet(opts.Agent); set != nil {
 		// Graceful skip is the host's job: the agent's tools are prepared for
 		// each caller after identity, so an agent never probes them itself.
 		opts.Preparers = append(slices.Clip(opts.Preparers), toolsPreparer(set))
 	}
+	// The stored-response routes run no agent: they establish the caller
+	// with the host's preparers, without preparing tools.
+	statePreps := append([]Preparer{}, userPreps...)
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -181,6 +195,9 @@ func New(opts Options) (*Host, error) {
 		Dev:       opts.Dev,
 		Telemetry: tel,
 		CORS:      cors,
+
+		Store:          opts.Store,
+		StatePreparers: statePreps,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
@@ -426,6 +443,12 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 	if h.opts.OnShutdown != nil {
 		srv.RegisterOnShutdown(h.opts.OnShutdown)
 	}
+	if st := h.opts.Store; st != nil {
+		// Expired responses are purged while the host serves.
+		jctx, stopJanitor := context.WithCancel(context.Background())
+		defer stopJanitor()
+		go store.Janitor(jctx, st, 0, func(err error) { h.log.Warn("response store: purging expired responses", "error", err) })
+	}
 	h.log.Info("listening", "addr", ln.Addr().String(), "agent", h.opts.AgentName)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -438,7 +461,14 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 	h.log.Info("shutting down: draining in-flight requests", "timeout", h.opts.DrainTimeout)
 	dctx, cancel := context.WithTimeout(context.Background(), h.opts.DrainTimeout)
 	defer cancel()
+	// Background runs finish within the drain timeout too, or are stopped
+	// and recorded incomplete (within BackgroundGrace more).
+	bgDone := make(chan error, 1)
+	go func() { bgDone <- h.api.DrainBackground(dctx, BackgroundGrace) }()
 	err := srv.Shutdown(dctx)
+	if berr := <-bgDone; berr != nil {
+		h.log.Warn("shutdown: background runs", "error", berr)
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/agentrt/agentrt/internal/loader"
 	"github.com/agentrt/agentrt/internal/registry"
 	"github.com/agentrt/agentrt/internal/server"
+	"github.com/agentrt/agentrt/internal/store"
 	"github.com/agentrt/agentrt/internal/telemetry"
 )
 
@@ -49,9 +50,13 @@ type config struct {
 	logFormat      string
 	tracePayloads  bool
 	corsOrigins    string // comma-separated
+	storeSpec      string // --store: sqlite:PATH, postgres://…, memory, off
+	storeTTL       time.Duration
+	storeMigrate   bool
 
-	ws    workspaceFlags // workspace and --dev flags (workspace.go)
-	check bool           // `serve check`: run only the start-up resource check
+	ws      workspaceFlags // workspace and --dev flags (workspace.go)
+	check   bool           // `serve check`: run only the start-up resource check
+	migrate bool           // `serve migrate`: only migrate the response store's schema
 
 	appName string // DATABRICKS_APP_NAME when running as a Databricks App (apps.go)
 	devApps string // --dev-apps: the bundle whose app the emulated front door uses (apps.go)
@@ -68,6 +73,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	if len(args) > 0 && args[0] == "check" {
 		c.check, args = true, args[1:]
+	} else if len(args) > 0 && args[0] == "migrate" {
+		c.migrate, args = true, args[1:]
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -93,6 +100,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", env("AGENTRT_LOG_LEVEL", "info"), "debug, info, warn or error (AGENTRT_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("AGENTRT_LOG_FORMAT", ""), "json or text (AGENTRT_LOG_FORMAT); default json, text with --dev")
 	fs.StringVar(&c.corsOrigins, "cors-origins", env("AGENTRT_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the server from a page (AGENTRT_CORS_ORIGINS), as scheme://host[:port], e.g. https://chat.example.com; they get their exact origin back and may send credentials; * allows any origin, without credentials; default none; --dev also allows loopback origins")
+	fs.StringVar(&c.storeSpec, "store", env("AGENTRT_STORE", ""), "response store (AGENTRT_STORE): sqlite:PATH, postgres://… (replicas sharing state), memory or off (stateless); default sqlite:$XDG_STATE_HOME/agentrt/state.db, else ~/.local/state/agentrt/state.db, else ./agentrt-state.db; see docs/state.md")
+	fs.DurationVar(&c.storeTTL, "store-ttl", envDur("AGENTRT_STORE_TTL", store.DefaultTTL), "how long a stored response is kept after its creation (AGENTRT_STORE_TTL)")
+	fs.BoolVar(&c.storeMigrate, "store-migrate", envBoolDefault("AGENTRT_STORE_MIGRATE", true), "apply the response store's schema migrations at start (AGENTRT_STORE_MIGRATE); false: refuse to start on an old schema (run serve migrate first)")
 	c.ws.register(fs)
 	registerAppsFlags(fs, &c)
 	fs.BoolVar(&c.tracePayloads, "trace-payloads", false, "record request input and tool arguments and results in spans (or AGENTRT_TRACE_PAYLOADS=true); tracing itself is configured by the OTEL_* variables")
@@ -101,6 +111,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if c.storeSpec == "" {
+		c.storeSpec = "sqlite:" + store.DefaultSQLitePath(os.Getenv)
+	}
+	if _, err := store.Backend(c.storeSpec); err != nil {
+		return c, fmt.Errorf("--store: %w", err)
+	}
+	if c.storeTTL <= 0 {
+		return c, fmt.Errorf("--store-ttl: want a positive duration, got %s", c.storeTTL)
 	}
 	c.maxConcurrency = *maxConc
 	if err := applyAppsPlatform(&c, fs, os.LookupEnv); err != nil {
@@ -152,6 +171,9 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	slog.SetDefault(log)
+	if c.migrate {
+		return migrateStore(ctx, c.storeSpec, log)
+	}
 
 	if c.agentName == "" {
 		return fmt.Errorf("--agent is required: a registered agent (%s) or a plugin path ending in .so", strings.Join(registry.Names(), ", "))
@@ -200,7 +222,13 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil || c.check {
 		return err
 	}
+	st, err := openStore(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close() // after Serve: the drain records background runs in it
 	opts := server.Options{
+		Store:     st,
 		Agent:     a,
 		AgentName: c.agentName,
 		Manifest:  manifest,

@@ -25,8 +25,9 @@ func TestEveryFlagHasAnEnvironmentVariable(t *testing.T) {
 	envName := regexp.MustCompile(`\(([A-Z][A-Z0-9_]+)[);]`)
 	// Variables read by another package than the flag's.
 	readElsewhere := map[string]string{"trace-payloads": telemetry.EnvTracePayloads}
-	// Flags whose values are checked while parsing.
-	validValue := map[string]string{"cors-origins": "https://app.example.com"}
+	// Flags whose values are checked while parsing, or whose default is
+	// the test's value (a boolean that defaults to true).
+	validValue := map[string]string{"cors-origins": "https://app.example.com", "store": "memory", "store-migrate": "false"}
 
 	flags := flagLine.FindAllStringSubmatch(help.String(), -1)
 	if len(flags) < 10 {
