@@ -147,6 +147,15 @@ func freeText(p paramSpec) bool {
 		strings.Contains(d, "query text") || strings.Contains(d, "natural language")
 }
 
+// sizeLike reports whether a number parameter is a result count.
+func sizeLike(p paramSpec) bool {
+	switch strings.ToLower(p.Name) {
+	case "limit", "k", "top_k", "num_results", "max_results", "page_size", "count":
+		return true
+	}
+	return strings.Contains(strings.ToLower(p.Description), "how many")
+}
+
 // nameWords are the words of a parameter's name (num_results → num, results).
 func nameWords(p paramSpec) []string {
 	return tokenize(strings.NewReplacer("_", " ", "-", " ").Replace(p.Name))
@@ -187,6 +196,9 @@ func (a *argFiller) fill(p paramSpec) (any, bool) {
 			return nil, false
 		}
 		v, ok := take(a.numbersFor(p))
+		if !ok && p.Required && sizeLike(p) {
+			v, ok = "5", true // what a model picks for a result count it was not given
+		}
 		if !ok {
 			return nil, false
 		}
