@@ -189,7 +189,7 @@ func TestAliceAndBob(t *testing.T) {
 				t.Errorf("output = %.500s", r.outputs[0])
 			}
 			if !strings.Contains(r.text, "from the Genie space (4 rows):") || !strings.Contains(r.text, "- APAC: revenue ") ||
-				!strings.Contains(r.text, "[1] Genie conversation ") || strings.Contains(r.text, "SELECT") {
+				!strings.Contains(r.text, "[1] Genie space query (") || strings.Contains(r.text, "SELECT") {
 				t.Errorf("answer = %s", r.text)
 			}
 		})

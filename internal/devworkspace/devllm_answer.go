@@ -367,7 +367,7 @@ func parseGenie(out string) (section, bool) {
 	if !strings.Contains(out, "\n## Result\n") && !strings.HasPrefix(out, "## Result\n") {
 		return section{}, false
 	}
-	var text, desc, conv string
+	var text, desc string
 	var tableLines []string
 	part := "text"
 	for _, line := range strings.Split(out, "\n") {
@@ -376,7 +376,6 @@ func parseGenie(out string) (section, bool) {
 			part = strings.TrimPrefix(line, "## ")
 			continue
 		case strings.HasPrefix(line, "Genie conversation: "):
-			conv = strings.TrimPrefix(line, "Genie conversation: ")
 			continue
 		}
 		switch part {
@@ -409,10 +408,9 @@ func parseGenie(out string) (section, bool) {
 	if t2, _, ok := strings.Cut(text, ": "); ok && !strings.Contains(t2, "=") && utf8.RuneCountInString(t2) <= 80 {
 		title = t2
 	}
-	src := "Genie"
-	if conv != "" {
-		src += " conversation " + conv
-	}
+	// The conversation id is left out: a new question starts a new
+	// conversation, and the same question must give the same answer.
+	src := "Genie space query"
 	if desc != "" {
 		src += " (" + strings.TrimSuffix(clipProse(desc, maxQuote), ".") + ")"
 	}
