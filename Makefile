@@ -43,8 +43,10 @@ js-test: build-prod build-dev
 	  && { [ -d mcp-inspector/node_modules ] || (cd mcp-inspector && npm install --no-save --no-audit --no-fund); } \
 	  && SERVE_BIN=$(CURDIR)/bin/serve-prod DEV_SERVE_BIN=$(CURDIR)/bin/serve-dev node --test
 
+# Rebuilds and restarts the server when a .go file changes (cmd/devwatch);
+# a failed build prints the compiler's errors and keeps the last server.
 dev:
-	$(GO) run ./cmd/serve --dev --agent assistant
+	$(GO) run ./cmd/devwatch -- --dev --agent assistant
 
 build:
 	$(GO) build -o $(BIN) ./cmd/serve

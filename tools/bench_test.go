@@ -16,7 +16,7 @@ import (
 // managed MCP servers.
 func benchSet(b *testing.B, ttl int) (*tools.Set, *agent.Env) {
 	ws := testws.Dev(b)
-	user := testws.User(b, ws.URL(), vectorsearch.Scope, vectorsearch.TablesScope, genie.Scope, "mcp.functions", "mcp.vectorsearch")
+	user := testws.User(b, ws.URL(), vectorsearch.Scope, vectorsearch.TablesScope, genie.Scope, "mcp.functions", mcp.FunctionsProbeScope, "mcp.vectorsearch")
 	vs, _ := vectorsearch.New(vectorsearch.Options{Index: "main.docs.product_docs_index"})
 	g, _ := genie.New(genie.Options{SpaceID: "01dev0genie0sales"})
 	fn, _ := mcp.New(mcp.Options{URL: mcp.FunctionsPath("main", "tools")})

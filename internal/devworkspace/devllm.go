@@ -16,12 +16,17 @@ import (
 //  1. If the last message is the user's and tools are offered (and
 //     tool_choice is not "none"), it scores each tool by how many of the
 //     user's words appear in the tool's name and description. The best tool
-//     (first one on a tie) with at least one shared word is called, with the
-//     user's text in the tool's first required string parameter. A forced
-//     tool_choice picks that tool whatever the score.
-//  2. If the last messages are tool results, it answers with a summary that
-//     quotes each result (long results are truncated).
+//     (first one on a tie) with at least one shared word is called, with
+//     arguments taken from the user's words (devllm_args.go: a number for an
+//     integer, "100042" for an order_id, the question for a query). A forced
+//     tool_choice picks that tool whatever the score. When the best tool
+//     needs a value the text lacks, it asks for it instead.
+//  2. If the last messages are tool results, it writes a short answer from
+//     them (devllm_answer.go): a sentence, bullets with titles and figures,
+//     numbered sources; quoted values are never cut.
 //  3. Otherwise it answers plainly, repeating the question.
+//
+// Answers end by saying how many earlier turns the model was given.
 //  4. With a response_format of json_object or json_schema, an answer (not a
 //     tool call) is JSON: {"answer": …}, or the simplest instance of the
 //     schema with the answer in its first string field.
@@ -156,12 +161,21 @@ func devAnswer(req *chatRequest) devReply {
 	case "tool":
 		return devReply{Content: summariseToolResults(req.Messages), FinishReason: "stop"}
 	case "user":
-		if tc, ok := chooseTool(req, last.text()); ok {
+		tc, missing, tool, ok := chooseTool(req, last.text())
+		if ok {
 			return devReply{ToolCalls: []chatToolCall{tc}, FinishReason: "tool_calls"}
 		}
-		return devReply{Content: plainAnswer(last.text()), FinishReason: "stop"}
+		return devReply{Content: withHistory(plainAnswer(last.text(), tool, missing), req.Messages), FinishReason: "stop"}
 	}
-	return devReply{Content: plainAnswer(lastUserText(req.Messages)), FinishReason: "stop"}
+	return devReply{Content: withHistory(plainAnswer(lastUserText(req.Messages), "", nil), req.Messages), FinishReason: "stop"}
+}
+
+// withHistory appends the note on earlier turns to an answer.
+func withHistory(answer string, msgs []chatMessage) string {
+	if note := historyNote(msgs); note != "" {
+		return answer + "\n\n" + note
+	}
+	return answer
 }
 
 func lastUserText(msgs []chatMessage) string {
@@ -173,12 +187,25 @@ func lastUserText(msgs []chatMessage) string {
 	return ""
 }
 
-func plainAnswer(q string) string {
+// plainAnswer answers without tools: it asks for the value a matching tool
+// needs, or says what it is.
+func plainAnswer(q, tool string, missing *paramSpec) string {
 	q = strings.TrimSpace(q)
 	if q == "" {
 		return "Hello! I am dev-llm, the deterministic development model of the dev workspace. Ask me a question."
 	}
-	return fmt.Sprintf("You asked: %q. I am dev-llm, a deterministic development model, so I cannot reason about it; offer me a matching tool and I will call it.", truncateRunes(q, 300))
+	asked := "You asked a long question."
+	if qq, ok := quote(q); ok {
+		asked = "You asked: " + qq + "."
+	}
+	if missing != nil {
+		what := missing.Name
+		if d := strings.TrimSpace(missing.Description); d != "" {
+			what += " (" + strings.TrimSuffix(clipProse(d, maxQuote), ".") + ")"
+		}
+		return fmt.Sprintf("%s To answer with %s I need the %s, which your message does not give. Which one should I use?", asked, tool, what)
+	}
+	return asked + " I am dev-llm, a deterministic development model, so I cannot reason about it; offer me a matching tool and I will call it."
 }
 
 // toolChoice decodes tool_choice: "auto" (default), "none", "required", or
@@ -209,14 +236,16 @@ func toolWords(t chatTool) []string {
 	return tokenize(name + " " + t.Function.Description)
 }
 
-// chooseTool picks the tool to call for the user's text, if any.
-func chooseTool(req *chatRequest, user string) (chatToolCall, bool) {
+// chooseTool picks the tool to call for the user's text, if any. When the
+// best tool needs a value the text does not offer, it returns that
+// parameter and the tool's name instead, so the answer can ask for it.
+func chooseTool(req *chatRequest, user string) (tc chatToolCall, missing *paramSpec, tool string, ok bool) {
 	if len(req.Tools) == 0 {
-		return chatToolCall{}, false
+		return chatToolCall{}, nil, "", false
 	}
 	mode, forced := toolChoice(req.ToolChoice)
 	if mode == "none" {
-		return chatToolCall{}, false
+		return chatToolCall{}, nil, "", false
 	}
 	userToks := tokenize(user)
 	best, bestScore := -1, 0
@@ -245,51 +274,17 @@ func chooseTool(req *chatRequest, user string) (chatToolCall, bool) {
 		best = 0
 	}
 	if best < 0 {
-		return chatToolCall{}, false
+		return chatToolCall{}, nil, "", false
 	}
-	args, ok := toolArguments(req.Tools[best].Function.Parameters, user)
+	args, missing, ok := toolArguments(req.Tools[best].Function.Parameters, user, mode != "auto")
 	if !ok {
-		return chatToolCall{}, false
+		return chatToolCall{}, missing, req.Tools[best].Function.Name, false
 	}
-	var tc chatToolCall
 	tc.Type = "function"
 	tc.Function.Name = req.Tools[best].Function.Name
 	tc.Function.Arguments = args
 	tc.ID = callID(req.Messages, tc.Function.Name)
-	return tc, true
-}
-
-// toolArguments fills the first required string parameter with text. A
-// tool without required parameters gets {}; a tool whose required
-// parameters are not strings cannot be filled and is not called.
-func toolArguments(params json.RawMessage, text string) (string, bool) {
-	var schema struct {
-		Required   []string `json:"required"`
-		Properties map[string]struct {
-			Type any `json:"type"`
-		} `json:"properties"`
-	}
-	if len(params) > 0 {
-		_ = json.Unmarshal(params, &schema) // validated earlier
-	}
-	if len(schema.Required) == 0 {
-		return "{}", true
-	}
-	for _, name := range schema.Required {
-		p, ok := schema.Properties[name]
-		if !ok {
-			continue
-		}
-		isString := p.Type == "string"
-		if list, ok := p.Type.([]any); ok {
-			isString = slices.Contains(list, any("string"))
-		}
-		if isString {
-			b, _ := json.Marshal(map[string]string{name: text})
-			return string(b), true
-		}
-	}
-	return "", false
+	return tc, nil, tc.Function.Name, true
 }
 
 // callID is "call_" and a digest of the conversation and tool name.
@@ -303,35 +298,6 @@ func callID(msgs []chatMessage, tool string) string {
 	}
 	h.Write([]byte(tool))
 	return "call_" + hex.EncodeToString(h.Sum(nil))[:24]
-}
-
-// summariseToolResults quotes the trailing tool messages, naming each tool
-// from the assistant message that called it.
-func summariseToolResults(msgs []chatMessage) string {
-	names := map[string]string{}
-	for _, m := range msgs {
-		for _, tc := range m.ToolCalls {
-			names[tc.ID] = tc.Function.Name
-		}
-	}
-	start := len(msgs)
-	for start > 0 && msgs[start-1].Role == "tool" {
-		start--
-	}
-	var b strings.Builder
-	if q := lastUserText(msgs[:start]); q != "" {
-		fmt.Fprintf(&b, "Here is what I found for %q:\n", truncateRunes(q, 200))
-	} else {
-		b.WriteString("Here is what I found:\n")
-	}
-	for _, m := range msgs[start:] {
-		name := names[m.ToolCallID]
-		if name == "" {
-			name = "tool"
-		}
-		fmt.Fprintf(&b, "- %s: %s\n", name, truncateRunes(strings.TrimSpace(m.text()), 600))
-	}
-	return strings.TrimRight(b.String(), "\n")
 }
 
 // truncateRunes shortens s to at most n runes, marking the cut with "…".

@@ -2,6 +2,7 @@ package devworkspace
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,20 +28,26 @@ var devTools = []chatTool{
 		`{"type":"object","properties":{"limit":{"type":"integer"},"query":{"type":"string"}},"required":["limit","query"]}`),
 	tool("get_time", "Current time", `{"type":"object","properties":{}}`),
 	tool("count_things", "Counts widgets", `{"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]}`),
+	tool("top_products", "The n best-selling products by revenue",
+		`{"type":"object","properties":{"n":{"type":"integer","description":"How many products to return"}},"required":["n"]}`),
 }
 
 func TestDevLLMChoosesTool(t *testing.T) {
 	tests := []struct {
 		user, choice, wantTool, wantArgs string
 	}{
-		{"Please look up order ORD-00042", "", "main__tools__lookup_order", `{"order_id":"Please look up order ORD-00042"}`},
-		{"search the documentation for backups", "", "search_docs", `{"query":"search the documentation for backups"}`},
+		{"Please look up order ORD-00042", "", "main__tools__lookup_order", `{"order_id":"ORD-00042"}`},
+		{"look up order 100042", "", "main__tools__lookup_order", `{"order_id":"100042"}`},
+		{"search the documentation for backups", "", "search_docs", `{"limit":5,"query":"search the documentation for backups"}`},
+		{`search the documentation for "disk backups", 3 results`, "", "search_docs", `{"limit":3,"query":"disk backups"}`},
+		{"show the top 3 products", "", "top_products", `{"n":3}`},
+		{"search 20 documents about backups", "", "search_docs", `{"limit":20,"query":"search 20 documents about backups"}`},
 		{"what time is it", "", "get_time", `{}`},
 		{"tell me a joke", "", "", ""},
-		{"count widgets", "", "", ""}, // best tool has no string parameter to fill
+		{"count widgets", "", "", ""}, // best tool needs an n the text does not give
 		{"look up order 7", `"none"`, "", ""},
 		{"tell me a joke", `"required"`, "main__tools__lookup_order", `{"order_id":"tell me a joke"}`},
-		{"tell me a joke", `{"type":"function","function":{"name":"search_docs"}}`, "search_docs", `{"query":"tell me a joke"}`},
+		{"tell me a joke", `{"type":"function","function":{"name":"search_docs"}}`, "search_docs", `{"limit":5,"query":"tell me a joke"}`},
 	}
 	for _, tt := range tests {
 		req := &chatRequest{Messages: []chatMessage{userMsg(tt.user)}, Tools: devTools, ToolChoice: json.RawMessage(tt.choice)}
@@ -67,26 +74,122 @@ func TestDevLLMChoosesTool(t *testing.T) {
 	}
 }
 
-func TestDevLLMSummarisesToolResults(t *testing.T) {
-	first := devLLM(&chatRequest{Messages: []chatMessage{userMsg("look up order ORD-1")}, Tools: devTools})
-	call := first.ToolCalls[0]
-	long := strings.Repeat("x", 2000)
-	content, _ := json.Marshal(`{"status":"SHIPPED"} ` + long)
-	msgs := []chatMessage{
-		userMsg("look up order ORD-1"),
-		{Role: "assistant", ToolCalls: []chatToolCall{call}},
-		{Role: "tool", ToolCallID: call.ID, Content: content},
-	}
-	got := devLLM(&chatRequest{Messages: msgs, Tools: devTools})
+// answerFor runs one tool turn: the user's question, the model's call of
+// tool, and out as the tool's result, after the earlier turns.
+func answerFor(t *testing.T, earlier []chatMessage, question, tool, out string) string {
+	t.Helper()
+	var call chatToolCall
+	call.ID, call.Type, call.Function.Name, call.Function.Arguments = "call_1", "function", tool, "{}"
+	content, _ := json.Marshal(out)
+	msgs := append(slices.Clone(earlier), userMsg(question),
+		chatMessage{Role: "assistant", ToolCalls: []chatToolCall{call}},
+		chatMessage{Role: "tool", ToolCallID: call.ID, Content: content})
+	req := &chatRequest{Messages: msgs, Tools: devTools}
+	got := devLLM(req)
 	if got.FinishReason != "stop" || len(got.ToolCalls) != 0 {
 		t.Fatalf("after a tool result: %+v", got)
 	}
-	if !strings.Contains(got.Content, "main__tools__lookup_order") || !strings.Contains(got.Content, `{"status":"SHIPPED"}`) || !strings.Contains(got.Content, "…") || len(got.Content) > 1000 {
-		t.Fatalf("summary = %q", got.Content)
+	if again := devLLM(req); again.Content != got.Content {
+		t.Fatalf("not deterministic:\n%s\n---\n%s", got.Content, again.Content)
 	}
-	// A different conversation gets a different call id.
-	other := devLLM(&chatRequest{Messages: []chatMessage{userMsg("look up order ORD-2")}, Tools: devTools})
-	if other.ToolCalls[0].ID == call.ID {
+	return got.Content
+}
+
+// The outputs below are what the dev workspace's tools return (tools/vectorsearch,
+// tools/genie's Markdown, the UC functions over MCP).
+const (
+	docsOut = `[{"page_content":"The official image is kestrel/gateway. Start it with ` + "`docker run -p 8443:8443 kestrel/gateway:latest`" + `. Mount your gateway.yaml at /etc/gateway/gateway.yaml to override defaults. The container runs as a non-root user.","metadata":{"chunk_id":4,"doc_uri":"https://docs.kestrel.example/gateway/install-docker","title":"Running Kestrel Gateway in Docker"}},` +
+		`{"page_content":"Kestrel Gateway reads its settings from gateway.yaml.","metadata":{"doc_uri":"https://docs.kestrel.example/gateway/config-file","title":"The gateway.yaml configuration file"}},` +
+		`{"page_content":"Run kgw doctor.","metadata":{"title":"Troubleshooting"}},{"page_content":"Restore with kgw backup restore.","metadata":{"title":"Restoring"}}]`
+	genieOut = "Revenue by region: 4 row(s). region=APAC, revenue=2574070.93. …\n\n## Description\nAnswers: What is the total revenue by region?\n\n## SQL\n```sql\nSELECT 1\n```\n\n## Result\n| region | revenue |\n| --- | ---: |\n| APAC | 2574070.93 |\n| NA | 2418026.04 |\n| LATAM | 2294164.49 |\n| EMEA | 2278702.59 |\n\nGenie conversation: 01f0conv"
+	orderOut = "Order ORD-100042 placed on 2025-02-05 by Uma Okafor (Okafor Logistics) (NA, Mid-Market): 2 x Kestrel Forms Support Plan at 222.52 USD = 445.04 USD, status shipped"
+	topOut   = `[{"category":"Security","product":"Kestrel Vault Enterprise","product_id":18,"revenue":813722.25,"units":827},{"category":"Networking","product":"Kestrel Gateway Enterprise","product_id":17,"revenue":777110.21,"units":811}]`
+)
+
+func TestDevLLMAnswersReadably(t *testing.T) {
+	long := strings.Repeat("word ", 100) + "end"
+	tests := []struct {
+		name, question, tool, out string
+		want                      []string
+		not                       []string
+	}{
+		{"docs", "How do I install Kestrel Gateway?", "main__docs__product_docs_index", docsOut,
+			[]string{`I found 4 passages in main.docs.product_docs_index for "How do I install Kestrel Gateway?":`,
+				"- **Running Kestrel Gateway in Docker**: The official image is kestrel/gateway. Start it with `docker run -p 8443:8443 kestrel/gateway:latest`. Mount your gateway.yaml at /etc/gateway/gateway.yaml to override defaults. [1]",
+				"- **The gateway.yaml configuration file**: Kestrel Gateway reads its settings from gateway.yaml. [2]",
+				"- …and 1 more.",
+				"[1] Running Kestrel Gateway in Docker — https://docs.kestrel.example/gateway/install-docker",
+				"[3] Troubleshooting"},
+			[]string{"page_content", "{", "Restoring", "non-root"}},
+		{"genie", "What is the total revenue by region?", "ask_sales_genie", genieOut,
+			[]string{"Revenue by region, from the Genie space (4 rows):", "- APAC: revenue 2,574,070.93 [1]", "- EMEA: revenue 2,278,702.59 [1]",
+				"[1] Genie space query (Answers: What is the total revenue by region?)"},
+			[]string{"SELECT", "|", "01f0conv"}},
+		{"order", "look up order 100042", "main__tools__lookup_order", orderOut,
+			[]string{orderOut + " [1]", "- Status: shipped", "- Amount: 445.04 USD", "- Date: 2025-02-05", "[1] main.tools.lookup_order"}, nil},
+		{"table", "top 2 products", "main__tools__top_products", topOut,
+			[]string{`main.tools.top_products returned 2 rows for "top 2 products":`,
+				"- Kestrel Vault Enterprise: category Security, product_id 18, revenue 813,722.25, units 827"}, []string{"{"}},
+		{"error", "look up order 100042", "main__tools__lookup_order", "Error: permission denied: PERMISSION_DENIED: carol may not",
+			[]string{"I could not use main.tools.lookup_order: permission denied: PERMISSION_DENIED: carol may not."}, []string{"Sources"}},
+		{"json object", "status?", "get_status", `{"state":"RUNNING","note":"` + long + `","n":3,"tags":["a","b"]}`,
+			[]string{"get_status returned 4 fields:", `- state: "RUNNING"`, "- n: 3", "- tags: a list of 2 items", "- note: word word"},
+			[]string{"end", `"word`}},
+		{"long text", "q", "t", strings.Repeat("A fine sentence here. ", 40), []string{"A fine sentence here. A fine sentence here."}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := answerFor(t, nil, tt.question, tt.tool, tt.out)
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("answer lacks %q:\n%s", w, got)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(got, n) {
+					t.Errorf("answer has %q:\n%s", n, got)
+				}
+			}
+			if strings.Contains(got, "earlier turn") {
+				t.Errorf("no history, but the answer mentions it:\n%s", got)
+			}
+			// Every quote is closed: nothing was cut mid-string.
+			if strings.Count(got, `"`)%2 != 0 {
+				t.Errorf("unbalanced quotes:\n%s", got)
+			}
+		})
+	}
+}
+
+func TestDevLLMSaysWhichTurnsItWasGiven(t *testing.T) {
+	earlier := []chatMessage{
+		{Role: "system", Content: json.RawMessage(`"be brief"`)},
+		userMsg("How do I install Kestrel Gateway?"),
+		{Role: "assistant", Content: json.RawMessage(`"Use the Docker image."`)},
+		userMsg(strings.Repeat("very long question ", 20)),
+	}
+	got := answerFor(t, earlier, "look up order 100042", "main__tools__lookup_order", orderOut)
+	want := `(I was given 3 earlier turns; you asked before: "How do I install Kestrel Gateway?", a long question.)`
+	if !strings.HasSuffix(got, want) {
+		t.Fatalf("answer does not end with %q:\n%s", want, got)
+	}
+	plain := devLLM(&chatRequest{Messages: append(slices.Clone(earlier[1:3]), userMsg("thanks"))})
+	if !strings.HasSuffix(plain.Content, `(I was given 2 earlier turns; you asked before: "How do I install Kestrel Gateway?".)`) {
+		t.Fatalf("plain answer: %q", plain.Content)
+	}
+}
+
+func TestDevLLMAsksForAMissingValue(t *testing.T) {
+	got := devLLM(&chatRequest{Messages: []chatMessage{userMsg("please look up an order")}, Tools: devTools})
+	if len(got.ToolCalls) != 0 || !strings.Contains(got.Content, "main__tools__lookup_order I need the order_id") {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestDevLLMCallIDs(t *testing.T) {
+	a := devLLM(&chatRequest{Messages: []chatMessage{userMsg("look up order ORD-1")}, Tools: devTools})
+	b := devLLM(&chatRequest{Messages: []chatMessage{userMsg("look up order ORD-2")}, Tools: devTools})
+	if a.ToolCalls[0].ID == b.ToolCalls[0].ID {
 		t.Fatal("call ids collide across conversations")
 	}
 }

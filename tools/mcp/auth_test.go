@@ -66,7 +66,7 @@ func TestWorkspaceCredentialForeignHost(t *testing.T) {
 	}
 	for name, w := range map[string]*databricks.WorkspaceClient{
 		"pat":  testws.PAT(t, ws.URL, "alice-token"),
-		"user": userClient(t, ws.URL, "mcp.functions"),
+		"user": userClient(t, ws.URL, "mcp.functions", toolsmcp.FunctionsProbeScope),
 	} {
 		_, err := p.Prepare(callerCtx("alice", "alice-token"), w)
 		var he *wsapi.HostError

@@ -45,7 +45,7 @@ func BenchmarkCallDev(b *testing.B) {
 	}{{"reused", 0}, {"per-call", -1}} {
 		b.Run(tc.name, func(b *testing.B) {
 			ws := testws.Dev(b)
-			user := testws.User(b, ws.URL(), "mcp.functions")
+			user := testws.User(b, ws.URL(), "mcp.functions", toolsmcp.FunctionsProbeScope)
 			p, _ := toolsmcp.New(toolsmcp.Options{URL: toolsmcp.FunctionsPath("main", "tools"), SessionTTL: tc.ttl})
 			defer p.Close()
 			ctx := testws.As("alice")

@@ -16,17 +16,20 @@ import (
 
 // TestDevFunctions lists and calls the UC functions of main.tools through
 // the dev workspace's managed MCP server as each dev user: alice and bob
-// (EXECUTE on main.tools) may; carol (no privileges) can list them, as the
-// managed server lists tools for anyone with the scope, but each call comes
-// back as a tool error that reads as a permission error.
+// (EXECUTE on main.tools) may; carol (no privileges) could list them, as the
+// managed server lists tools for anyone with the scope, but the probe reads
+// each function as her and skips the server at prepare time with the
+// missing right; a call that gets through anyway (tools prepared for
+// someone else) is still a tool error that reads as a permission error.
 func TestDevFunctions(t *testing.T) {
 	ws := testws.Dev(t)
-	user := testws.User(t, ws.URL(), "mcp.functions")
+	user := testws.User(t, ws.URL(), "mcp.functions", toolsmcp.FunctionsProbeScope)
 	p, err := toolsmcp.New(toolsmcp.Options{URL: toolsmcp.FunctionsPath("main", "tools")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	var aliceLookup agent.Tool
 	for _, tc := range []struct {
 		user   string
 		denied bool
@@ -34,6 +37,17 @@ func TestDevFunctions(t *testing.T) {
 		t.Run(tc.user, func(t *testing.T) {
 			ctx := testws.As(tc.user)
 			ts, err := p.Prepare(ctx, user)
+			if tc.denied {
+				if !tools.IsPermission(err) || !errors.Is(err, databricks.ErrPermissionDenied) || !strings.Contains(err.Error(), "USE_CATALOG on catalog main") || ts != nil {
+					t.Fatalf("Prepare as carol = %v, %v; want the permission error of the probe", ts, err)
+				}
+				_, err := aliceLookup.Call(ctx, `{"order_id":"ORD-100042"}`)
+				var te *toolsmcp.ToolError
+				if !errors.As(err, &te) || !errors.Is(err, databricks.ErrPermissionDenied) || !tools.IsPermission(err) {
+					t.Fatalf("err = %v, want a permission tool error", err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,13 +59,8 @@ func TestDevFunctions(t *testing.T) {
 			if lookup == nil || byName["main__tools__top_products"] == nil {
 				t.Fatalf("tools = %v", byName)
 			}
-			if tc.denied {
-				_, err := lookup.Call(ctx, `{"order_id":"ORD-100042"}`)
-				var te *toolsmcp.ToolError
-				if !errors.As(err, &te) || !errors.Is(err, databricks.ErrPermissionDenied) || !tools.IsPermission(err) {
-					t.Fatalf("err = %v, want a permission tool error", err)
-				}
-				return
+			if tc.user == "alice" {
+				aliceLookup = lookup
 			}
 			out, err := lookup.Call(ctx, `{"order_id":"ORD-100042"}`)
 			if err != nil || !strings.Contains(out, "ORD-100042") {

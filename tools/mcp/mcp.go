@@ -228,6 +228,9 @@ func (p *Provider) Requirements() tools.Requirements {
 			typ, scope = agent.VectorSearchIndex, "mcp.vectorsearch"
 		}
 		r.UserScopes = append(r.UserScopes, scope)
+		if s.Kind == KindFunctions {
+			r.UserScopes = append(r.UserScopes, FunctionsProbeScope)
+		}
 		names := p.opts.Tools
 		if s.Object != "" {
 			names = []string{s.Object}
@@ -273,8 +276,10 @@ func (p *Provider) Resources(ctx context.Context, w *databricks.WorkspaceClient)
 }
 
 // Prepare implements tools.Provider: listing the tools as w's identity is the
-// probe (a caller without access gets a permission error). With its own
-// Auth, a server needs w only to resolve a secret reference.
+// probe (a caller without access gets a permission error); for a UC
+// functions server, reading each function as the caller is too, since the
+// server lists functions the caller may not execute (probeFunctions). With
+// its own Auth, a server needs w only to resolve a secret reference.
 func (p *Provider) Prepare(ctx context.Context, w *databricks.WorkspaceClient) ([]agent.Tool, error) {
 	c, err := p.connect(ctx, w)
 	if err != nil {
@@ -284,11 +289,19 @@ func (p *Provider) Prepare(ctx context.Context, w *databricks.WorkspaceClient) (
 	if err != nil {
 		return nil, err
 	}
-	out := make([]agent.Tool, 0, len(listed))
+	offered := listed[:0:0]
 	for _, t := range listed {
-		if p.allow != nil && !p.allow[t.Name] {
-			continue
+		if p.allow == nil || p.allow[t.Name] {
+			offered = append(offered, t)
 		}
+	}
+	if p.opts.Auth.kind == authWorkspace && p.server.Kind == KindFunctions && len(offered) > 0 {
+		if offered, err = p.probeFunctions(ctx, w, offered); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]agent.Tool, 0, len(offered))
+	for _, t := range offered {
 		out = append(out, p.newTool(c, t))
 	}
 	return out, nil

@@ -132,7 +132,7 @@ func callerCtx(principal, token string) context.Context {
 
 func TestManagedServerAsUser(t *testing.T) {
 	f := newFakeServer(t)
-	w := userClient(t, f.URL, "mcp.functions")
+	w := userClient(t, f.URL, "mcp.functions", toolsmcp.FunctionsProbeScope)
 	p, err := toolsmcp.New(toolsmcp.Options{URL: toolsmcp.FunctionsPath("main", "tools")})
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +248,7 @@ func TestRequirements(t *testing.T) {
 	}{
 		{toolsmcp.GeniePath("01abc"), "genie_space:01abc", "mcp.genie"},
 		{toolsmcp.External("https://h", "github"), "uc_connection:github", "mcp.external"},
-		{"/api/2.0/mcp/functions/main/tools/lookup_order", "function:main.tools.lookup_order", "mcp.functions"},
+		{"/api/2.0/mcp/functions/main/tools/lookup_order", "function:main.tools.lookup_order", "mcp.functions," + toolsmcp.FunctionsProbeScope},
 		{toolsmcp.VectorSearchPath("main", "docs"), "", "mcp.vectorsearch"},
 		{toolsmcp.SQL("https://h"), "", "mcp.sql"},
 		{"https://example.com/mcp", "", ""}, // with NoAuth, below
@@ -284,7 +284,7 @@ func TestRequirements(t *testing.T) {
 func TestForeignHostRefused(t *testing.T) {
 	f := newFakeServer(t)  // the "other" server
 	ws := newFakeServer(t) // the workspace
-	w := userClient(t, ws.URL, "mcp.functions")
+	w := userClient(t, ws.URL, "mcp.functions", toolsmcp.FunctionsProbeScope)
 	p, _ := toolsmcp.New(toolsmcp.Options{URL: f.URL + path})
 	_, err := p.Prepare(callerCtx("alice", "alice-token"), w)
 	if !tools.IsPermission(err) {
