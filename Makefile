@@ -28,8 +28,10 @@ fmt-check:
 	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './test/js/node_modules/*'))"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# The default response store is SQLite in the state directory: tests that
+# start serve get a fresh one, not the user's.
 go-test:
-	$(GO) test -race $(PKGS)
+	state=$$(mktemp -d) && XDG_STATE_HOME=$$state $(GO) test -race $(PKGS); rc=$$?; rm -rf "$$state"; exit $$rc
 
 # The official openai npm client against the production serve, and the MCP
 # Inspector (on the Node 22 of test/js/mcp-inspector) against the dev

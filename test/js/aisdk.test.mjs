@@ -13,7 +13,7 @@ import { startServe, devServeBin } from './serve.mjs';
 let serve;
 
 before(async () => {
-  serve = await startServe(devServeBin(), ['--dev', '--agent', 'assistant']);
+  serve = await startServe(devServeBin(), ['--dev', '--agent', 'assistant', '--store', 'memory']);
 });
 
 after(async () => {
@@ -115,4 +115,24 @@ test('Output.object with a zod schema returns a valid object', async () => {
   const obj = r.output;
   assert.equal(typeof obj.answer, 'string');
   assert.ok(obj.confidence >= 0 && obj.confidence <= 1);
+});
+
+test('store: true (the SDK default) holds a three-turn conversation through item references', async () => {
+  const messages = [{ role: 'user', content: 'How do I install Kestrel Gateway?' }];
+  const sent = [];
+  const recording = createOpenAI({
+    baseURL: `http://${serve.addr}/v1`, apiKey: 'dev-alice-token',
+    fetch: async (url, init) => { sent.push(JSON.parse(init.body)); return fetch(url, init); },
+  }).responses('assistant');
+  for (const next of ['And what does the sales data say about revenue by region?', 'Which question did I ask first?']) {
+    const r = await generateText({ model: recording, messages });
+    assert.equal(r.finishReason, 'stop');
+    messages.push(...r.response.messages, { role: 'user', content: next });
+  }
+  const last = await generateText({ model: recording, messages });
+  const refs = sent.at(-1).input.filter((it) => it.type === 'item_reference');
+  assert.ok(refs.length >= 2, `the SDK sent earlier turns as item references: ${JSON.stringify(sent.at(-1).input)}`);
+  // The answer depends on the first turn, which reached the agent only as
+  // references the server resolved.
+  assert.match(last.text, /Kestrel Gateway/);
 });

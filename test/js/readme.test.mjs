@@ -14,7 +14,7 @@ const run = promisify(execFile);
 let serve;
 
 before(async () => {
-  serve = await startServe(devServeBin(), ['--dev', '--agent', 'assistant']);
+  serve = await startServe(devServeBin(), ['--dev', '--agent', 'assistant', '--store', 'memory']);
 });
 
 after(async () => {

@@ -1,6 +1,7 @@
 // Starting and stopping serve for the client tests.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -28,9 +29,14 @@ export function devServeBin() {
 // startServe runs bin with args on a free loopback port and resolves once
 // it listens. stop() sends SIGTERM and resolves with the exit code.
 export async function startServe(bin, args) {
+  // The default response store lives in the state directory: a fresh one
+  // per server, so no test writes to the user's.
+  const state = mkdtempSync(path.join(os.tmpdir(), 'agentrt-js-'));
   const proc = spawn(bin, [...args, '--addr', '127.0.0.1:0', '--log-format', 'json'], {
     stdio: ['ignore', 'inherit', 'pipe'],
+    env: { ...process.env, XDG_STATE_HOME: state },
   });
+  proc.once('exit', () => rmSync(state, { recursive: true, force: true }));
   const addr = await new Promise((resolve, reject) => {
     const lines = createInterface({ input: proc.stderr });
     lines.on('line', (line) => {
