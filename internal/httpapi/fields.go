@@ -30,12 +30,15 @@ func accepted(a agent.Agent) map[string]bool {
 // goes on as if it had been honoured. (The conversation state members are
 // the store's: checkState, state.go.)
 func (s *Server) unhonoured(req *agent.Request) *httperr.Error {
-	if len(req.Tools) > 0 && !s.accepts["tools"] {
-		return httperr.BadRequest("tools", fmt.Sprintf("tools: agent %s does not run client tools", s.name))
+	// "auto" and "none" ask nothing of an agent that runs no client tools:
+	// it never returns a call for the client to run.
+	choice := string(bytes.TrimSpace(req.ToolChoice))
+	none := choice == `"none"`
+	if choice != "" && choice != "null" && choice != `"auto"` && !none && !s.accepts["tool_choice"] {
+		return httperr.BadRequest("tool_choice", fmt.Sprintf("tool_choice: agent %s chooses its own tools; send auto or none, or leave it out", s.name))
 	}
-	if choice := bytes.TrimSpace(req.ToolChoice); len(choice) > 0 && string(choice) != "null" &&
-		string(choice) != `"auto"` && !s.accepts["tool_choice"] {
-		return httperr.BadRequest("tool_choice", fmt.Sprintf("tool_choice: agent %s chooses its own tools; send auto or leave it out", s.name))
+	if len(req.Tools) > 0 && !none && !s.accepts["tools"] {
+		return httperr.BadRequest("tools", fmt.Sprintf("tools: agent %s does not run client tools", s.name))
 	}
 	if f := formatType(req.Text); f != "" && f != "text" && !s.accepts["text.format"] {
 		return httperr.BadRequest("text.format", fmt.Sprintf("text.format: agent %s does not produce %s output", s.name, f))

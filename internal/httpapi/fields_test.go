@@ -53,7 +53,7 @@ func TestUnhonouredMembersRefused(t *testing.T) {
 		}
 	}
 	// What every agent takes as it is.
-	for _, body := range []string{`{"input":"x","tool_choice":"auto"}`, `{"input":"x","text":{"format":{"type":"text"}}}`, `{"input":"x","store":true}`} {
+	for _, body := range []string{`{"input":"x","tool_choice":"auto"}`, `{"input":"x","tool_choice":"none",` + tool + `}`, `{"input":"x","text":{"format":{"type":"text"}}}`, `{"input":"x","store":true}`} {
 		resp := post(t, plain.URL+"/v1/responses", body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {

@@ -105,10 +105,12 @@ func (r response) text() string {
 	return b.String()
 }
 
+// calls are the agent's tool calls: mcp_call items on /responses (the
+// OpenAI dialect), function_call items on /invocations (MLflow's).
 func (r response) calls() []string {
 	var out []string
 	for _, o := range r.Output {
-		if o.Type == "function_call" {
+		if o.Type == "function_call" || o.Type == "mcp_call" {
 			out = append(out, o.Name+o.Args)
 		}
 	}
