@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/agentrt/agentrt/internal/pgtest"
 	"github.com/agentrt/agentrt/internal/store"
@@ -112,6 +114,38 @@ func BenchmarkAppendEventParallel(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkAppendEvent200Runs is the event log under 200 background runs at
+// once, each appending to its own response (the issue's figure): the
+// throughput of appends across all of them, in events/s.
+func BenchmarkAppendEvent200Runs(b *testing.B) {
+	const runs = 200
+	ev := json.RawMessage(`{"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":"Hello, wor","logprobs":[]}`)
+	for name, s := range benchStores(b) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			var n atomic.Int64
+			b.SetParallelism((runs + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				id := fmt.Sprintf("r200_%s_%d_%d", name, b.N, n.Add(1))
+				if err := s.Create(ctx, &store.Response{ID: id, Owner: "alice", Status: store.StatusInProgress}); err != nil {
+					b.Error(err)
+					return
+				}
+				for seq := int64(0); pb.Next(); seq++ {
+					if err := s.AppendEvent(ctx, "alice", id, seq, ev); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+			b.ReportMetric(float64(n.Load()), "runs")
 		})
 	}
 }
