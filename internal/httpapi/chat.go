@@ -60,18 +60,11 @@ func (s *Server) handleChat(c *gin.Context) {
 	start := time.Now()
 	reqID := agent.FromContext(r.Context()).RequestID // from begin
 
-	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
-		s.fail(c, e)
+	body, bp, ok := s.body(c)
+	if !ok {
 		return
 	}
-	bp := getBuf()
 	defer putBuf(bp)
-	body, e := s.readBody(w, r, *bp)
-	*bp = body[:0]
-	if e != nil {
-		s.fail(c, e)
-		return
-	}
 	creq, err := chat.DecodeRequest(body) // copies what it keeps: bp is free again
 	if err != nil {
 		s.fail(c, badRequest(err))
@@ -190,27 +183,7 @@ func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat
 		return out.flush()
 	}
 
-	err := s.run(ctx, reqID, "predict_stream", release, func() error {
-		if s.streamer != nil {
-			return s.streamer.PredictStream(ctx, req, emit)
-		}
-		r, err := s.agent.Predict(ctx, req)
-		if err != nil {
-			return err
-		}
-		if r == nil {
-			return errors.New("agent returned neither a response nor an error")
-		}
-		if err := failedResponse(r); err != nil {
-			return err
-		}
-		for i := range r.Output {
-			if err := emit(agent.ItemDone(r.Output[i])); err != nil {
-				return err
-			}
-		}
-		return emit(&agent.StreamEvent{Type: wireproto.EventCompleted, Response: r})
-	})
+	err := s.run(ctx, reqID, "predict_stream", release, func() error { return s.stream(ctx, req, emit) })
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -40,19 +40,11 @@ func (s *Server) handle(c *gin.Context) {
 	env := agent.FromContext(ctx) // from begin
 	reqID := env.RequestID
 
-	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
-		s.fail(c, e)
+	body, bp, ok := s.body(c)
+	if !ok {
 		return
 	}
-
-	bp := getBuf()
 	defer putBuf(bp)
-	body, e := s.readBody(w, r, *bp)
-	*bp = body[:0]
-	if e != nil {
-		s.fail(c, e)
-		return
-	}
 	req, err := wire.DecodeRequest(body)
 	if err == nil {
 		markReferences(req) // state.go: an input item that is only an id is an item_reference

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentrt/agentrt/internal/httperr"
 	"github.com/agentrt/agentrt/internal/wire"
+	"github.com/gin-gonic/gin"
 )
 
 // Defaults for Limits.
@@ -106,4 +107,24 @@ func badRequest(err error) *httperr.Error {
 		return httperr.BadRequest(fe.Field, msg)
 	}
 	return httperr.BadRequest("", "invalid request: "+err.Error())
+}
+
+// body checks a POST's content type and reads its body into a pooled
+// buffer, which the caller returns with putBuf. When ok is false the error
+// has been answered and nothing is held.
+func (s *Server) body(c *gin.Context) (body []byte, bp *[]byte, ok bool) {
+	r := c.Request
+	if e := checkContentType(r.Header.Get("Content-Type")); e != nil {
+		s.fail(c, e)
+		return nil, nil, false
+	}
+	bp = getBuf()
+	body, e := s.readBody(c.Writer, r, *bp)
+	*bp = body[:0]
+	if e != nil {
+		putBuf(bp)
+		s.fail(c, e)
+		return nil, nil, false
+	}
+	return body, bp, true
 }

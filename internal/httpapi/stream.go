@@ -275,7 +275,8 @@ func traceFrame(ctx context.Context, r *http.Request, out *sse) {
 }
 
 // stream runs the agent, streaming: its own PredictStream, or for a
-// predict-only agent its answer as one output_item.done per item.
+// predict-only agent its answer as one output_item.done per item (every
+// streaming route and background runs call it).
 func (s *Server) stream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
 	if s.streamer != nil {
 		return s.streamer.PredictStream(ctx, req, emit)
@@ -286,6 +287,9 @@ func (s *Server) stream(ctx context.Context, req *agent.Request, emit agent.Emit
 	}
 	if r == nil {
 		return errors.New("agent returned neither a response nor an error")
+	}
+	if err := failedResponse(r); err != nil { // a stream cannot carry it: an error event instead
+		return err
 	}
 	for i := range r.Output {
 		if err := emit(agent.ItemDone(r.Output[i])); err != nil {
