@@ -260,7 +260,7 @@ func serve(t *testing.T) string {
 
 func TestREADMEShellExamples(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
+		t.Fatal("the README's examples use curl, which is not installed: apt-get install -y curl (.ci/run does)")
 	}
 	md, err := os.ReadFile("../../README.md")
 	if err != nil {
