@@ -189,12 +189,10 @@ func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat
 	defer mu.Unlock()
 	closed = true
 	if err != nil {
-		telemetry.RecordError(ctx, err)
-		if c.Request.Context().Err() != nil || out.err != nil {
-			s.log.InfoContext(ctx, "stream ended: client went away", "request_id", reqID)
+		e := s.streamError(ctx, c, out, reqID, err)
+		if e == nil {
 			return
 		}
-		e := s.agentError(ctx, c.Request, reqID, "predict_stream", err)
 		out.buf = chat.AppendError(out.buf[:0], e.Body())
 		_ = out.flush()
 		return

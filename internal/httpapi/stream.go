@@ -13,6 +13,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/dialect"
+	"github.com/agentrt/agentrt/internal/httperr"
 	"github.com/agentrt/agentrt/internal/telemetry"
 	"github.com/agentrt/agentrt/internal/wire"
 	"github.com/agentrt/agentrt/internal/wireproto"
@@ -230,12 +231,10 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 	defer mu.Unlock()
 	closed = true
 	if err != nil {
-		telemetry.RecordError(ctx, err)
-		if c.Request.Context().Err() != nil || out.err != nil {
-			s.log.InfoContext(ctx, "stream ended: client went away", "request_id", reqID)
+		e := s.streamError(ctx, c, out, reqID, err)
+		if e == nil {
 			return
 		}
-		e := s.agentError(ctx, c.Request, reqID, "predict_stream", err)
 		code := strings.ToLower(e.Code)
 		if e.Status == http.StatusGatewayTimeout {
 			code = "timeout"
@@ -300,4 +299,15 @@ func (s *Server) stream(ctx context.Context, req *agent.Request, emit agent.Emit
 	// agent's own response.completed.
 	return emit(&agent.StreamEvent{Type: wireproto.EventCompleted,
 		Response: &agent.Response{Usage: r.Usage, CustomOutputs: r.CustomOutputs}})
+}
+
+// streamError is what to send as a failed stream's last frame, or nil when
+// the client is gone and there is nobody to tell.
+func (s *Server) streamError(ctx context.Context, c *gin.Context, out *sse, reqID string, err error) *httperr.Error {
+	telemetry.RecordError(ctx, err)
+	if c.Request.Context().Err() != nil || out.err != nil {
+		s.log.InfoContext(ctx, "stream ended: client went away", "request_id", reqID)
+		return nil
+	}
+	return s.agentError(ctx, c.Request, reqID, "predict_stream", err)
 }
