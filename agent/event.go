@@ -1,3 +1,5 @@
+//go:build !jsonlib
+
 package agent
 
 import (
