@@ -1,5 +1,3 @@
-//go:build !jsonlib
-
 package agent
 
 import (
