@@ -56,10 +56,7 @@ func (e *URLError) Error() string {
 // host.
 func CheckURL(flag, raw string, allowed []string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil {
-		return "", fmt.Errorf("%s %q: %w", flag, raw, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return "", fmt.Errorf("%s %q: want the dev workspace's base URL, http://HOST:PORT", flag, raw)
 	}
