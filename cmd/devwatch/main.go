@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("devwatch", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	root := fset.String("root", ".", "module root to watch and build in")
-	bin := fset.String("bin", "bin/serve-dev", "where to write the serve binary")
+	bin := fset.String("bin", "bin/serve-dev", "where to write the serve binary (relative to --root)")
 	pkg := fset.String("pkg", "./cmd/serve", "package to build")
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -82,7 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := watchTree(w, *root); err != nil {
 		return err
 	}
-	binPath, err := filepath.Abs(filepath.Join(*root, *bin))
+	binPath := *bin
+	if !filepath.IsAbs(binPath) {
+		binPath = filepath.Join(*root, binPath)
+	}
+	binPath, err = filepath.Abs(binPath)
 	if err != nil {
 		return err
 	}
