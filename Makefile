@@ -46,7 +46,8 @@ js-test: build-prod build-dev
 	  && SERVE_BIN=$(CURDIR)/bin/serve-prod DEV_SERVE_BIN=$(CURDIR)/bin/serve-dev node --test
 
 # Rebuilds and restarts the server when a .go file changes (cmd/devwatch);
-# a failed build prints the compiler's errors and keeps the last server.
+# a failed build prints the compiler's errors and keeps the last server. The
+# dev workspace runs once, in devwatch, and keeps its state across restarts.
 dev:
 	$(GO) run ./cmd/devwatch -- --dev --agent assistant
 

@@ -6,9 +6,14 @@
 //
 //	devwatch [--root .] [--bin bin/serve-dev] -- --dev --agent assistant
 //
-// The dev workspace listens on a fixed port across restarts
-// (--dev-workspace-addr, default 127.0.0.1:18765), so its URL stays the same;
-// its in-memory state starts afresh with each restart.
+// With --dev, devwatch runs the dev workspace itself, once, and restarts only
+// serve, pointed at it with --dev-workspace-url: the workspace's state (audit
+// log, Genie conversations, created apps, …) outlives every rebuild. It
+// takes the dev workspace's flags from serve's (--dev-workspace-addr, default
+// 127.0.0.1:18765 so that its URL stays the same from one `make dev` to the
+// next; --dev-config; --dev-llm-url; --dev-allow-remote) and their
+// AGENTRT_DEV_* variables. The response store is serve's default SQLite file
+// (or --store), the same for every restart.
 package main
 
 import (
@@ -18,16 +23,21 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/agentrt/agentrt/internal/devmode"
+	"github.com/agentrt/agentrt/internal/hostcheck"
 )
 
 func main() {
@@ -47,14 +57,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("devwatch", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	root := fset.String("root", ".", "module root to watch and build in")
-	bin := fset.String("bin", "bin/serve-dev", "where to write the serve binary")
+	bin := fset.String("bin", "bin/serve-dev", "where to write the serve binary (relative to --root)")
 	pkg := fset.String("pkg", "./cmd/serve", "package to build")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	serveArgs := fset.Args()
-	if !slices.ContainsFunc(serveArgs, func(a string) bool { return strings.HasPrefix(a, "--dev-workspace-addr") }) {
-		serveArgs = append(serveArgs, "--dev-workspace-addr", "127.0.0.1:18765")
+	serveArgs, serveEnv := fset.Args(), os.Environ()
+	if devRequested(serveArgs) {
+		dev, args, env, err := startWorkspace(ctx, *root, serveArgs, serveEnv, stderr)
+		if err != nil {
+			return err
+		}
+		if dev != nil {
+			defer dev.Close()
+			fmt.Fprintf(stdout, "devwatch: dev workspace at %s, kept across restarts (audit log: %s/dev/audit)\n", dev.URL(), dev.URL())
+			serveArgs, serveEnv = args, env
+		}
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -64,7 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := watchTree(w, *root); err != nil {
 		return err
 	}
-	binPath, err := filepath.Abs(filepath.Join(*root, *bin))
+	binPath := *bin
+	if !filepath.IsAbs(binPath) {
+		binPath = filepath.Join(*root, binPath)
+	}
+	binPath, err = filepath.Abs(binPath)
 	if err != nil {
 		return err
 	}
@@ -98,7 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		stopServer()
 		srv = exec.Command(binPath, serveArgs...)
-		srv.Dir, srv.Stdout, srv.Stderr = *root, stdout, stderr
+		srv.Dir, srv.Stdout, srv.Stderr, srv.Env = *root, stdout, stderr, serveEnv
 		if err := srv.Start(); err != nil {
 			fmt.Fprintf(stderr, "devwatch: start: %v\n", err)
 			srv = nil
@@ -159,4 +181,101 @@ func watchTree(w *fsnotify.Watcher, dir string) error {
 		}
 		return w.Add(p)
 	})
+}
+
+// devRequested reports whether serve is to run with --dev (the flag, or
+// AGENTRT_DEV) and without a dev workspace of its own choosing
+// (--dev-workspace-url).
+func devRequested(args []string) bool {
+	dev, ok := flagValue(args, "dev")
+	if !ok {
+		dev = os.Getenv("AGENTRT_DEV")
+	}
+	if on, _ := strconv.ParseBool(dev); !on {
+		return false
+	}
+	url, ok := flagValue(args, "dev-workspace-url")
+	return (ok && url == "") || (!ok && os.Getenv("AGENTRT_DEV_WORKSPACE_URL") == "")
+}
+
+// startWorkspace starts the dev workspace with serve's dev-workspace flags
+// (or their variables), and returns serve's arguments and environment
+// pointed at it instead.
+func startWorkspace(ctx context.Context, root string, args, env []string, stderr io.Writer) (*devmode.Dev, []string, []string, error) {
+	opt := func(name, key, def string) string {
+		if v, ok := flagValue(args, name); ok {
+			return v
+		}
+		if v := os.Getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	o := devmode.Options{
+		Addr:         opt("dev-workspace-addr", "AGENTRT_DEV_WORKSPACE_ADDR", "127.0.0.1:18765"),
+		ConfigFile:   opt("dev-config", "AGENTRT_DEV_CONFIG", ""),
+		LLMProxyURL:  opt("dev-llm-url", "AGENTRT_DEV_LLM_URL", ""),
+		AllowedHosts: hostcheck.Split(opt("dev-allow-remote", "AGENTRT_DEV_ALLOW_REMOTE", "")),
+		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	// serve runs in root and reads --dev-config from there; so does this.
+	if o.ConfigFile != "" && !filepath.IsAbs(o.ConfigFile) {
+		o.ConfigFile = filepath.Join(root, o.ConfigFile)
+	}
+	dev, err := devmode.Start(ctx, o)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("dev workspace: %w", err)
+	}
+	// The listen address and the model proxy belong to the workspace now:
+	// serve would refuse --dev-llm-url next to --dev-workspace-url.
+	args = dropFlag(dropFlag(args, "dev-workspace-addr"), "dev-llm-url")
+	args = append(args, "--dev-workspace-url", dev.URL())
+	env = slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		return strings.HasPrefix(kv, "AGENTRT_DEV_WORKSPACE_ADDR=") || strings.HasPrefix(kv, "AGENTRT_DEV_LLM_URL=")
+	})
+	return dev, args, env, nil
+}
+
+// flagValue finds a flag in serve's arguments as the flag package reads
+// them: -name or --name, then =value or (for a non-boolean) the next
+// argument. A bare boolean flag reads "true".
+func flagValue(args []string, name string) (string, bool) {
+	val, found := "", false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		n, v, hasV := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if !strings.HasPrefix(a, "-") || n != name {
+			continue
+		}
+		switch {
+		case hasV:
+			val = v
+		case name == "dev":
+			val = "true"
+		case i+1 < len(args):
+			i++
+			val = args[i]
+		}
+		found = true // the last one wins, as in the flag package
+	}
+	return val, found
+}
+
+// dropFlag removes every occurrence of a non-boolean flag and its value.
+func dropFlag(args []string, name string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		n, _, hasV := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(args[i], "-"), "-"), "=")
+		if strings.HasPrefix(args[i], "-") && n == name {
+			if !hasV {
+				i++
+			}
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }

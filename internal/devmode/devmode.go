@@ -1,7 +1,10 @@
 // Package devmode is the library behind `serve --dev`: it starts the embedded
-// dev workspace on a loopback port and supplies what the host needs to use it
-// as if it were a real workspace (its URL, the agent's service principal for
-// the real OAuth M2M flow, and the mock identities alice, bob, …).
+// dev workspace on a loopback port (Start), or connects to one already
+// running (Connect, for `serve --dev --dev-workspace-url`, so that the
+// workspace and its state outlive restarts of the agent), and supplies what
+// the host needs to use it as if it were a real workspace (its URL, the
+// agent's service principal for the real OAuth M2M flow, the mock identities
+// alice, bob, … and its audit log).
 //
 // It also guards the one dangerous mistake of dev mode, serving mock
 // identities to the network: a non-loopback listen address is refused, and
@@ -47,9 +50,13 @@ type Options struct {
 	Logger       *slog.Logger
 }
 
-// Dev is a running dev workspace.
+// Dev is a running dev workspace: embedded (Start) or remote (Connect).
 type Dev struct {
-	ws *devworkspace.Workspace
+	ws  *devworkspace.Workspace // nil when remote
+	url string
+	cfg *devworkspace.Config
+	// remote is the audit log of a dev workspace in another process.
+	remote *remoteAudit
 }
 
 // AddrError is a non-loopback address refused in dev mode.
@@ -102,7 +109,7 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dev{ws: ws}
+	d := &Dev{ws: ws, url: ws.URL(), cfg: ws.Config()}
 	if _, _, err := d.servicePrincipal(); err != nil {
 		ws.Close()
 		return nil, err
@@ -111,18 +118,36 @@ func Start(ctx context.Context, o Options) (*Dev, error) {
 }
 
 // URL is the dev workspace's base URL.
-func (d *Dev) URL() string { return d.ws.URL() }
+func (d *Dev) URL() string { return d.url }
 
-// Workspace is the running dev workspace (its audit log, configuration).
+// Workspace is the embedded dev workspace (its audit log, configuration),
+// or nil for one reached with Connect.
 func (d *Dev) Workspace() *devworkspace.Workspace { return d.ws }
 
-// Close stops the dev workspace.
-func (d *Dev) Close() error { return d.ws.Close() }
+// Audit returns the dev workspace's audit log, oldest first. For a remote
+// dev workspace it is read over HTTP (GET /dev/audit, only the entries not
+// seen yet); when that fails, it returns the entries already read.
+func (d *Dev) Audit() []devworkspace.AuditEntry {
+	if d.remote != nil {
+		return d.remote.entries()
+	}
+	return d.ws.Audit()
+}
+
+// Close stops the embedded dev workspace; a remote one keeps running (it
+// belongs to whoever started it).
+func (d *Dev) Close() error {
+	if d.remote != nil {
+		d.remote.client.CloseIdleConnections()
+		return nil
+	}
+	return d.ws.Close()
+}
 
 // servicePrincipal is the agent's identity: agent-sp when configured, else
 // the first service principal with a secret.
 func (d *Dev) servicePrincipal() (id, secret string, err error) {
-	for _, sp := range d.ws.Config().ServicePrincipals {
+	for _, sp := range d.cfg.ServicePrincipals {
 		if sp.Secret == "" {
 			continue
 		}
@@ -151,7 +176,7 @@ func (d *Dev) System() credentials.SystemOptions {
 // (alice for alice@example.com) mapped to that user's first token.
 func (d *Dev) Users() map[string]string {
 	out := map[string]string{}
-	for _, u := range d.ws.Config().Users {
+	for _, u := range d.cfg.Users {
 		if len(u.Tokens) == 0 {
 			continue
 		}

@@ -57,9 +57,16 @@ type Options struct {
 	Users []string
 	// Workspace is the dev workspace whose audit log shows, per request,
 	// the principal of every workspace call.
-	Workspace *devworkspace.Workspace
+	Workspace AuditLog
 	// Recorder holds the spans of recent requests; nil shows no trace.
 	Recorder *Recorder
+}
+
+// AuditLog is a dev workspace's audit log, oldest first: a
+// *devworkspace.Workspace, or internal/devmode's Dev, which also reads that of
+// a dev workspace in another process.
+type AuditLog interface {
+	Audit() []devworkspace.AuditEntry
 }
 
 // UI serves the dev UI.
@@ -271,7 +278,7 @@ func (u *UI) request(c *gin.Context) {
 }
 
 // toolCalls joins each tool.call span with the audit entries recorded
-// while it ran: the dev workspace runs in this process, so the clocks agree.
+// while it ran: the dev workspace runs on this machine, so the clocks agree.
 func toolCalls(spans []Span, audit []devworkspace.AuditEntry) []ToolCall {
 	out := []ToolCall{}
 	for _, s := range spans {

@@ -64,7 +64,7 @@ func (u *devUI) mount(host *server.Host, ws *workspace.Workspace, name string, a
 		Manifest:  host.Manifest(),
 		Identity:  ws,
 		Users:     slices.Collect(maps.Keys(u.dev.Users())),
-		Workspace: u.dev.Workspace(),
+		Workspace: u.dev, // its audit log, embedded or over HTTP (--dev-workspace-url)
 		Recorder:  u.rec,
 	})
 	if err != nil {

@@ -27,6 +27,7 @@ type workspaceFlags struct {
 	host             string
 	dev              bool
 	devWorkspaceAddr string
+	devWorkspaceURL  string // a dev workspace already running, instead of an embedded one
 	devConfig        string
 	devLLMURL        string
 	devAllowRemote   string // comma-separated host names
@@ -67,6 +68,7 @@ func (w *workspaceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&w.host, "host", env("DATABRICKS_HOST", ""), "Databricks workspace URL (DATABRICKS_HOST); credentials come from DATABRICKS_CLIENT_ID/_SECRET, a token file, DATABRICKS_OIDC_TOKEN_FILEPATH or DATABRICKS_TOKEN")
 	fs.BoolVar(&w.dev, "dev", envBool("AGENTRT_DEV"), "run against the embedded dev workspace, with mock identities (X-Dev-User: alice|bob|carol) (AGENTRT_DEV)")
 	fs.StringVar(&w.devWorkspaceAddr, "dev-workspace-addr", env("AGENTRT_DEV_WORKSPACE_ADDR", "127.0.0.1:0"), "listen address of the dev workspace (AGENTRT_DEV_WORKSPACE_ADDR); port 0 picks a free port")
+	fs.StringVar(&w.devWorkspaceURL, "dev-workspace-url", env("AGENTRT_DEV_WORKSPACE_URL", ""), "with --dev, use the dev workspace already running at this URL (cmd/devworkspace; make dev keeps one across restarts) instead of starting one, so its state outlives the server (AGENTRT_DEV_WORKSPACE_URL); --dev-config must be the configuration it runs with; loopback only unless --dev-allow-remote names its host; --dev-workspace-addr is then unused")
 	fs.StringVar(&w.devConfig, "dev-config", env("AGENTRT_DEV_CONFIG", ""), "dev workspace configuration file (AGENTRT_DEV_CONFIG); default: the embedded example workspace")
 	fs.StringVar(&w.devLLMURL, "dev-llm-url", env("AGENTRT_DEV_LLM_URL", ""), "OpenAI-compatible base URL the dev model proxies to (AGENTRT_DEV_LLM_URL); default: the deterministic dev model")
 	fs.StringVar(&w.devAllowRemote, "dev-allow-remote", env("AGENTRT_DEV_ALLOW_REMOTE", ""), "comma-separated host names or addresses that --dev answers besides loopback ones, and permission to listen on a non-loopback address (AGENTRT_DEV_ALLOW_REMOTE); * allows any Host and turns the DNS-rebinding check off; anyone who can reach it can act as any mock user")
@@ -79,7 +81,8 @@ func (w *workspaceFlags) register(fs *flag.FlagSet) {
 // the host alike.
 func (w workspaceFlags) allowedHosts() []string { return hostcheck.Split(w.devAllowRemote) }
 
-// devWorkspace is a running dev workspace (internal/devmode.Dev), seen
+// devWorkspace is a running dev workspace (internal/devmode.Dev, embedded
+// or reached with --dev-workspace-url), seen
 // through startDev so that production builds can leave it out: dev.go
 // links it, nodev.go (go build -tags agentrt_nodev) does not.
 type devWorkspace interface {

@@ -1,0 +1,44 @@
+package devworkspace
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// BenchmarkNew is the dev workspace's start-up work (`serve --dev` does it
+// before it listens): configuration, identities, the SQLite database with
+// the sample data, the vector indexes and the API state.
+func BenchmarkNew(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		ws, err := New(Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ws.Close()
+	}
+}
+
+// BenchmarkLoadCatalog is the part of New that loads the tables (the
+// generated sample data: customers, products and 12,000 orders) and the
+// functions into SQLite.
+func BenchmarkLoadCatalog(b *testing.B) {
+	b.ReportAllocs()
+	cfg, err := DefaultConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		db, err := openSQLDB(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ws := &Workspace{cfg: cfg, db: db, catalog: newUCCatalog(), now: time.Now}
+		if err := ws.loadCatalog(ctx); err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
+	}
+}
