@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -121,15 +123,22 @@ func meAs(t *testing.T, base, token string) string {
 }
 
 // The mirror of a remote audit log notices a restarted dev workspace (its
-// sequence numbers start again) and reads the new log whole.
+// sequence numbers start again) and reads the new log whole. The restart is
+// a second workspace behind the same URL: a loopback proxy switched from
+// the first to the second, so no port has to be bound twice.
 func TestConnectAuditAfterWorkspaceRestart(t *testing.T) {
 	ctx := t.Context()
 	ws1, err := devworkspace.Start(ctx, devworkspace.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := strings.TrimPrefix(ws1.URL(), "http://")
-	d, err := devmode.Connect(ctx, devmode.ConnectOptions{URL: ws1.URL()})
+	var target atomic.Pointer[url.URL]
+	target.Store(mustURL(t, ws1.URL()))
+	front := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target.Load())
+	}})
+	defer front.Close()
+	d, err := devmode.Connect(ctx, devmode.ConnectOptions{URL: front.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,16 +150,26 @@ func TestConnectAuditAfterWorkspaceRestart(t *testing.T) {
 		t.Fatalf("%d entries before the restart", n)
 	}
 	ws1.Close()
-	ws2, err := devworkspace.Start(ctx, devworkspace.Options{Addr: addr})
+	ws2, err := devworkspace.Start(ctx, devworkspace.Options{})
 	if err != nil {
-		t.Skipf("port %s not free again: %v", addr, err)
+		t.Fatal(err)
 	}
 	defer ws2.Close()
+	target.Store(mustURL(t, ws2.URL()))
 	id := meAs(t, ws2.URL(), devworkspace.CarolToken)
 	got := d.Audit()
 	if len(got) != 1 || got[0].RequestID != id {
 		t.Fatalf("after the restart Audit = %+v, want only %s", got, id)
 	}
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // Nothing, or something else, at the URL: Connect fails within its
