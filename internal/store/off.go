@@ -49,5 +49,5 @@ func (offStore) EndLapsed(context.Context, string, string, LapseFunc) (bool, err
 	return false, ErrOff
 }
 func (offStore) ExpireLeases(context.Context, LapseFunc) (int64, error) { return 0, ErrOff }
-func (offStore) PurgeExpired(context.Context, time.Time) (int64, error)        { return 0, ErrOff }
-func (offStore) Close() error                                                  { return nil }
+func (offStore) PurgeExpired(context.Context, time.Time) (int64, error) { return 0, ErrOff }
+func (offStore) Close() error                                           { return nil }
