@@ -35,6 +35,9 @@ type Response struct {
 	Text               json.RawMessage
 	Truncation         string
 	User               string
+	// Store says whether the host stored the response (OpenAI's store
+	// member); nil leaves it out. The host sets it, not the agent.
+	Store *bool
 
 	CustomOutputs map[string]any
 
@@ -160,6 +163,7 @@ func (r *Response) appendJSON(b []byte) ([]byte, error) {
 	w.boolPtr("parallel_tool_calls", r.ParallelToolCalls)
 	w.strOpt("previous_response_id", r.PreviousResponseID)
 	w.raw("reasoning", r.Reasoning)
+	w.boolPtr("store", r.Store)
 	w.floatOrNull("temperature", r.Temperature)
 	w.raw("text", r.Text)
 	w.raw("tool_choice", r.ToolChoice)
@@ -214,6 +218,8 @@ func (r *Response) decode(data []byte) error {
 			return true, decodeValue(raw, &r.CreatedAt)
 		case "status":
 			return true, decodeString(raw, &r.Status)
+		case "store":
+			return true, decodeOptBool(raw, &r.Store)
 		case "model":
 			return true, decodeString(raw, &r.Model)
 		case "output":

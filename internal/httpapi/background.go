@@ -32,6 +32,7 @@ var (
 	errCancelRequested = errors.New("httpapi: cancel requested")
 	errRunDeleted      = errors.New("httpapi: response deleted")
 	errShutdown        = errors.New("httpapi: server shutting down")
+	errLeaseLost       = errors.New("httpapi: the run's lease lapsed; another replica ended it")
 )
 
 // runs tracks the background runs of this process, for the drain.
@@ -112,6 +113,9 @@ type bgRun struct {
 	stop  context.CancelCauseFunc
 
 	dialect dialect.Dialect
+	// renewEvery is the heartbeat that renews the run's lease: a third of
+	// the lease, so two missed beats still leave it alive.
+	renewEvery time.Duration
 
 	mu     sync.Mutex
 	closed bool
@@ -180,10 +184,11 @@ func (s *Server) startBackground(ctx context.Context, c *gin.Context, req *agent
 		s.fail(c, httperr.Unavailable("the server is shutting down; retry on another replica", 1))
 		return
 	}
-	err = s.store.Create(ctx, &store.Response{
+	stored := &store.Response{
 		ID: resp.ID, Owner: st.owner, Status: store.StatusInProgress, Model: resp.Model,
 		PreviousResponseID: st.prev, ConversationID: st.conv, Object: obj, Input: st.input,
-	})
+	}
+	err = s.store.Create(ctx, stored)
 	if err != nil {
 		s.bg.remove(r)
 		stop(nil)
@@ -204,6 +209,7 @@ func (s *Server) startBackground(ctx context.Context, c *gin.Context, req *agent
 		return
 	}
 	body, err := wire.AppendResponse(nil, resp)
+	r.renewEvery = stored.LeaseExpiresAt.Sub(stored.CreatedAt) / 3
 	go func() {
 		defer s.bg.remove(r)
 		defer cancelTimeout()
@@ -211,7 +217,7 @@ func (s *Server) startBackground(ctx context.Context, c *gin.Context, req *agent
 		r.run(rctx, req, release)
 	}()
 	if req.Stream {
-		s.tail(ctx, c, st.owner, resp.ID, -1)
+		s.tail(ctx, c, st.owner, resp.ID, -1, stored.LeaseExpiresAt)
 		return
 	}
 	if err != nil {
@@ -235,6 +241,7 @@ func (r *bgRun) run(ctx context.Context, req *agent.Request, release func()) {
 			r.stop(errRunDeleted)
 		}
 	}()
+	go r.heartbeat(wctx)
 
 	ctx, span := telemetry.StartPredict(ctx, true, req.Input)
 	defer span.End()
@@ -279,6 +286,9 @@ func (r *bgRun) record(ctx context.Context, err error) {
 	switch {
 	case errors.Is(cause, errRunDeleted):
 		return // nothing left to record
+	case errors.Is(cause, errLeaseLost):
+		s.log.WarnContext(ctx, "background run: its lease lapsed (the store was unreachable or the process stalled); another replica recorded it incomplete", "request_id", r.reqID, "response_id", r.id)
+		return
 	case err == nil:
 		y.finish()
 		status = store.StatusCompleted
@@ -311,6 +321,101 @@ func (r *bgRun) record(ctx context.Context, err error) {
 	}
 	if oerr != nil && !errors.Is(oerr, store.ErrNotFound) {
 		s.log.ErrorContext(sctx, "background run: recording its end failed", "request_id", r.reqID, "response_id", r.id, "status", status, "error", oerr)
+	}
+}
+
+// heartbeat renews the run's lease until ctx ends: one store write per
+// beat, whatever the run emits. A run another replica has ended as lapsed
+// (the store answers ErrFinished) stops; a failed renewal is retried at the
+// next beat — if the store stays unreachable past the lease, the run is
+// lost and its first reader ends it.
+func (r *bgRun) heartbeat(ctx context.Context) {
+	if r.renewEvery <= 0 {
+		return
+	}
+	t := time.NewTicker(r.renewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, r.renewEvery)
+		_, err := r.s.store.RenewLease(sctx, r.owner, r.id)
+		cancel()
+		switch {
+		case err == nil, ctx.Err() != nil:
+		case errors.Is(err, store.ErrFinished):
+			r.stop(errLeaseLost)
+			return
+		case errors.Is(err, store.ErrNotFound):
+			r.stop(errRunDeleted)
+			return
+		default:
+			r.s.log.WarnContext(ctx, "background run: renewing its lease failed", "response_id", r.id, "error", err)
+		}
+	}
+}
+
+// lapseReason is incomplete_details.reason of a run whose process was
+// lost (killed, out of memory, node gone) before it could record its end.
+const lapseReason = "server_lost"
+
+// lapsed is the store.LapseFunc of this host: the stored object marked
+// incomplete (reason lapseReason) and its response.incomplete event. The
+// output the run had streamed is in its event log, not in the object.
+func lapsed(r *store.Response) (json.RawMessage, json.RawMessage, error) {
+	resp, err := loadResponse(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp.Status = string(store.StatusIncomplete)
+	resp.IncompleteDetails = json.RawMessage(`{"reason":"` + lapseReason + `"}`)
+	obj, _, err := storedForm(resp)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := wire.AppendEvent(nil, &agent.StreamEvent{Type: wireproto.EventIncomplete, SequenceNumber: int(r.LastSeq + 1), Response: resp})
+	return obj, ev, err
+}
+
+// endLapsed ends the run of response id if its lease has lapsed, and
+// reports whether it did. Readers call it when what they read says the
+// run is presumed dead; a store failure is logged and reported as false
+// (the reader answers with what it read).
+func (s *Server) endLapsed(ctx context.Context, owner, id string) bool {
+	ended, err := s.store.EndLapsed(ctx, owner, id, lapsed)
+	if err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "response store failed", "op", "end_lapsed", "error", err)
+	}
+	return ended
+}
+
+// LeaseJanitor ends, every interval until ctx ends, the background runs
+// whose process died (their lease lapsed) that no reader has come across:
+// they become incomplete with reason "server_lost". The host runs it
+// beside the store's purge; zero means every 10 seconds.
+func (s *Server) LeaseJanitor(ctx context.Context, interval time.Duration) {
+	if !s.stateOn() {
+		return
+	}
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := s.store.ExpireLeases(ctx, lapsed); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "response store: ending lapsed background runs", "error", err)
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "ended background runs whose process was lost", "runs", n, "reason", lapseReason)
+		}
 	}
 }
 

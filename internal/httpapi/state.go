@@ -137,12 +137,16 @@ func (s *Server) checkState(req *agent.Request) (background bool, e *httperr.Err
 // store: true (the default) from a caller with no verified principal is
 // served unstored, as with the store off: the response says store: false.
 func (s *Server) beginState(ctx context.Context, req *agent.Request, background bool) (*stateReq, *httperr.Error) {
-	st := &stateReq{background: background}
 	if !s.stateOn() {
-		return st, nil // checkState refused the fields that need it
+		return unstored, nil // checkState refused the fields that need it
 	}
-	st.owner = agent.FromContext(ctx).Caller.PrincipalID
-	st.save = st.owner != "" && (req.Store == nil || *req.Store)
+	owner := agent.FromContext(ctx).Caller.PrincipalID
+	save := owner != "" && (req.Store == nil || *req.Store)
+	refs := hasItemReference(req) >= 0
+	if !save && !background && req.PreviousResponseID == "" && !refs {
+		return unstored, nil // stateless: the store is not touched
+	}
+	st := &stateReq{background: background, owner: owner, save: save}
 	if background {
 		switch {
 		case req.Store != nil && !*req.Store:
@@ -150,10 +154,6 @@ func (s *Server) beginState(ctx context.Context, req *agent.Request, background 
 		case st.owner == "":
 			return nil, httperr.BadRequest("background", "background runs need an authenticated caller: the run is stored under the caller's identity")
 		}
-	}
-	refs := hasItemReference(req) >= 0
-	if !st.save && req.PreviousResponseID == "" && !refs {
-		return st, nil // stateless: the store is not touched
 	}
 	if err := s.resolveInput(ctx, st, req); err != nil {
 		return nil, err
@@ -307,26 +307,25 @@ func newItemID(it *agent.Item) string {
 	return agent.NewID("item")
 }
 
-var (
-	jsonTrue  = json.RawMessage("true")
-	jsonFalse = json.RawMessage("false")
-)
+// unstored is the state of every request that neither stores nor reads
+// the store: shared, so the stateless path allocates nothing; never
+// written to (annotate points responses at its save, false).
+var unstored = &stateReq{}
 
 // annotate writes the store and background members OpenAI's response
 // object carries (store says whether the response was actually stored).
+// store is a field of the response, pointing at st.save (no allocation per
+// request); background, rarer, goes in Extra.
 func (st *stateReq) annotate(resp *agent.Response) {
 	if st == nil {
 		return
 	}
-	if resp.Extra == nil {
-		resp.Extra = make(map[string]json.RawMessage, 2)
-	}
-	resp.Extra["store"] = jsonFalse
-	if st.save {
-		resp.Extra["store"] = jsonTrue
-	}
+	resp.Store = &st.save
 	if st.background {
-		resp.Extra["background"] = jsonTrue
+		if resp.Extra == nil {
+			resp.Extra = make(map[string]json.RawMessage, 1)
+		}
+		resp.Extra["background"] = json.RawMessage("true")
 	}
 }
 

@@ -82,7 +82,7 @@ func (s *Server) getResponse(c *gin.Context) {
 	if !ok {
 		return
 	}
-	r, err := s.store.Get(ctx, owner, id)
+	r, err := s.getLive(ctx, owner, id)
 	if err != nil {
 		s.fail(c, s.storeError(ctx, "get", id, err))
 		return
@@ -95,7 +95,17 @@ func (s *Server) getResponse(c *gin.Context) {
 		s.fail(c, httperr.BadRequest("stream", "response "+strconv.Quote(id)+" was not created with background: true; only a background response has an event stream"))
 		return
 	}
-	s.tail(ctx, c, owner, id, after)
+	s.tail(ctx, c, owner, id, after, r.LeaseExpiresAt)
+}
+
+// getLive is store.Get that first ends a run whose process was lost (its
+// lease lapsed), so no reader sees it in_progress forever.
+func (s *Server) getLive(ctx context.Context, owner, id string) (*store.Response, error) {
+	r, err := s.store.Get(ctx, owner, id)
+	if err == nil && r.Lapsed(time.Now()) && s.endLapsed(ctx, owner, id) {
+		r, err = s.store.Get(ctx, owner, id)
+	}
+	return r, err
 }
 
 // streamParams reads stream and starting_after.
@@ -236,7 +246,7 @@ func (s *Server) cancelResponse(c *gin.Context) {
 		s.fail(c, s.storeError(ctx, "request_cancel", id, err))
 		return
 	}
-	if !status.Terminal() {
+	if !status.Terminal() && !s.endLapsed(ctx, owner, id) {
 		wctx, cancel := context.WithTimeout(ctx, cancelWait)
 		for after := int64(-1); ; {
 			p, err := s.store.WaitEvents(wctx, owner, id, after)
@@ -255,6 +265,49 @@ func (s *Server) cancelResponse(c *gin.Context) {
 	s.writeStored(ctx, c, r)
 }
 
+// waitEvents is store.WaitEvents until the run's lease expires: then, if
+// the run is presumed dead, it ends it (the wait returns with the terminal
+// event written); if its process renewed the lease, it reads the new one
+// into *lease and waits on.
+func (s *Server) waitEvents(ctx context.Context, owner, id string, after int64, lease *time.Time) (store.Progress, error) {
+	for {
+		if lease.IsZero() {
+			return s.store.WaitEvents(ctx, owner, id, after)
+		}
+		// A little after the expiry, so the store's clock agrees it passed.
+		wctx, cancel := context.WithDeadline(ctx, lease.Add(leaseSlack))
+		p, err := s.store.WaitEvents(wctx, owner, id, after)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			if err == nil {
+				*lease = p.LeaseExpiresAt
+			}
+			return p, err
+		}
+		if s.endLapsed(ctx, owner, id) {
+			continue // the next wait sees the terminal event
+		}
+		r, err := s.store.Get(ctx, owner, id)
+		if err != nil {
+			return store.Progress{}, err
+		}
+		next := r.LeaseExpiresAt
+		if r.Status.Terminal() || !next.After(*lease) {
+			// Ended meanwhile, or not renewed and yet not lapsed (a store
+			// failure, logged by endLapsed): wait without the lease check
+			// for a bit rather than spin.
+			next = time.Now().Add(leaseRetry)
+		}
+		*lease = next
+	}
+}
+
+// leaseSlack and leaseRetry tune waitEvents' lease checks.
+const (
+	leaseSlack = 5 * time.Millisecond
+	leaseRetry = time.Second
+)
+
 // tailBatch is how many events one read of the log returns.
 const tailBatch = 256
 
@@ -262,7 +315,11 @@ const tailBatch = 256
 // stream's framing, waiting for new events until the response is final;
 // then [DONE]. A client that loses the connection comes back with
 // starting_after set to the last sequence number it saw.
-func (s *Server) tail(ctx context.Context, c *gin.Context, owner, id string, after int64) {
+//
+// lease is the run's lease as last read: while it waits, the tail checks
+// again when it expires, and ends a run whose process was lost (its
+// response.incomplete event then ends the stream like any other).
+func (s *Server) tail(ctx context.Context, c *gin.Context, owner, id string, after int64, lease time.Time) {
 	w := c.Writer
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -275,7 +332,7 @@ func (s *Server) tail(ctx context.Context, c *gin.Context, owner, id string, aft
 		evs, err := s.store.Events(ctx, owner, id, after, tailBatch)
 		if err == nil && len(evs) == 0 {
 			var p store.Progress
-			p, err = s.store.WaitEvents(ctx, owner, id, after)
+			p, err = s.waitEvents(ctx, owner, id, after, &lease)
 			if err == nil {
 				if p.LastSeq <= after && p.Status.Terminal() {
 					out.done()

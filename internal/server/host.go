@@ -448,6 +448,7 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 		jctx, stopJanitor := context.WithCancel(context.Background())
 		defer stopJanitor()
 		go store.Janitor(jctx, st, 0, func(err error) { h.log.Warn("response store: purging expired responses", "error", err) })
+		go h.api.LeaseJanitor(jctx, 0) // background runs whose process died
 	}
 	h.log.Info("listening", "addr", ln.Addr().String(), "agent", h.opts.AgentName)
 	errc := make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +22,14 @@ import (
 )
 
 // TestMain gives the replica tests a throwaway PostgreSQL (never skipped:
-// pgtest says how to install it).
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// pgtest says how to install it). Run with serveChildEnv set, the test
+// binary is instead a `serve` process (procs_test.go).
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(serveChildEnv); ok {
+		os.Exit(serveChild(args))
+	}
+	pgtest.Main(m)
+}
 
 // tokenIdentity verifies "Bearer <name>" for alice and bob; anything else
 // is refused.

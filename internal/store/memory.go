@@ -79,9 +79,12 @@ func (s *memStore) Create(ctx context.Context, r *Response) error {
 	m.r.ExpiresAt = m.r.CreatedAt.Add(s.opts.TTL)
 	m.r.Object = slices.Clone(r.Object)
 	m.r.Input, m.r.Output = nil, nil
-	m.r.LastSeq, m.r.CancelRequested = -1, false
+	m.r.LastSeq, m.r.CancelRequested, m.r.LeaseExpiresAt = -1, false, time.Time{}
+	if !r.Status.Terminal() {
+		m.r.LeaseExpiresAt = s.opts.Now().Add(s.opts.Lease).Truncate(time.Microsecond)
+	}
 	s.rs[r.ID] = m
-	r.CreatedAt, r.ExpiresAt, r.LastSeq, r.Size = m.r.CreatedAt, m.r.ExpiresAt, -1, m.size()
+	r.CreatedAt, r.ExpiresAt, r.LastSeq, r.Size, r.LeaseExpiresAt = m.r.CreatedAt, m.r.ExpiresAt, -1, m.size(), m.r.LeaseExpiresAt
 	return nil
 }
 
@@ -337,7 +340,7 @@ func (s *memStore) progress(owner, id string) (Progress, error) {
 	if err != nil {
 		return Progress{}, err
 	}
-	return Progress{Status: m.r.Status, LastSeq: m.r.LastSeq, CancelRequested: m.r.CancelRequested}, nil
+	return Progress{Status: m.r.Status, LastSeq: m.r.LastSeq, CancelRequested: m.r.CancelRequested, LeaseExpiresAt: m.r.LeaseExpiresAt}, nil
 }
 
 func (s *memStore) WaitEvents(ctx context.Context, owner, id string, after int64) (Progress, error) {
@@ -382,6 +385,73 @@ func cancelDone(p Progress, err error) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+func (s *memStore) RenewLease(ctx context.Context, owner, id string) (time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, err := s.lookup(owner, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if m.r.Status.Terminal() {
+		return time.Time{}, ErrFinished
+	}
+	m.r.LeaseExpiresAt = s.opts.Now().Add(s.opts.Lease).Truncate(time.Microsecond)
+	return m.r.LeaseExpiresAt, nil
+}
+
+func (s *memStore) EndLapsed(ctx context.Context, owner, id string, fin LapseFunc) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, err := s.lookup(owner, id)
+	if err != nil {
+		return false, err
+	}
+	return s.endLapsed(m, fin)
+}
+
+// endLapsed ends m if its lease lapsed; s.mu is held.
+func (s *memStore) endLapsed(m *memResp, fin LapseFunc) (bool, error) {
+	if !m.r.Lapsed(s.opts.Now()) {
+		return false, nil
+	}
+	r := m.r
+	r.Object = slices.Clone(m.r.Object)
+	obj, ev, err := fin(&r)
+	if err != nil {
+		return false, err
+	}
+	m.events = append(m.events, Event{Seq: m.r.LastSeq + 1, Data: slices.Clone(ev)})
+	m.evSize += int64(len(ev))
+	m.outSize += int64(len(obj)) - int64(len(m.r.Object))
+	m.r.LastSeq++
+	m.r.Object = slices.Clone(obj)
+	m.r.Status = StatusIncomplete
+	s.hub.notify(m.r.ID)
+	return true, nil
+}
+
+func (s *memStore) ExpireLeases(ctx context.Context, fin LapseFunc) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isClosed() {
+		return 0, ErrClosed
+	}
+	var n int64
+	for _, m := range s.rs {
+		if !m.r.ExpiresAt.After(s.opts.Now()) {
+			continue
+		}
+		ended, err := s.endLapsed(m, fin)
+		if err != nil {
+			return n, err
+		}
+		if ended {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (s *memStore) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {

@@ -27,7 +27,7 @@ type instrumented struct {
 const meterName = "github.com/agentrt/agentrt/internal/store"
 
 var ops = []string{"create", "get", "update", "delete", "input_items", "history", "items", "last_in_conversation",
-	"append_event", "events", "wait_events", "request_cancel", "wait_cancel", "purge_expired"}
+	"append_event", "events", "wait_events", "request_cancel", "wait_cancel", "renew_lease", "end_lapsed", "expire_leases", "purge_expired"}
 
 func instrument(s Store, backend string, m metric.Meter) Store {
 	if m == nil {
@@ -153,6 +153,27 @@ func (in *instrumented) WaitCancel(ctx context.Context, owner, id string) error 
 	err := in.next.WaitCancel(ctx, owner, id)
 	in.done(ctx, "wait_cancel", time.Time{}, err)
 	return err
+}
+
+func (in *instrumented) RenewLease(ctx context.Context, owner, id string) (time.Time, error) {
+	start := time.Now()
+	v, err := in.next.RenewLease(ctx, owner, id)
+	in.done(ctx, "renew_lease", start, err)
+	return v, err
+}
+
+func (in *instrumented) EndLapsed(ctx context.Context, owner, id string, fin LapseFunc) (bool, error) {
+	start := time.Now()
+	v, err := in.next.EndLapsed(ctx, owner, id, fin)
+	in.done(ctx, "end_lapsed", start, err)
+	return v, err
+}
+
+func (in *instrumented) ExpireLeases(ctx context.Context, fin LapseFunc) (int64, error) {
+	start := time.Now()
+	v, err := in.next.ExpireLeases(ctx, fin)
+	in.done(ctx, "expire_leases", start, err)
+	return v, err
 }
 
 func (in *instrumented) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {

@@ -42,5 +42,12 @@ func (offStore) WaitEvents(context.Context, string, string, int64) (Progress, er
 }
 func (offStore) RequestCancel(context.Context, string, string) (Status, error) { return "", ErrOff }
 func (offStore) WaitCancel(context.Context, string, string) error              { return ErrOff }
-func (offStore) PurgeExpired(context.Context, time.Time) (int64, error)        { return 0, ErrOff }
-func (offStore) Close() error                                                  { return nil }
+func (offStore) RenewLease(context.Context, string, string) (time.Time, error) {
+	return time.Time{}, ErrOff
+}
+func (offStore) EndLapsed(context.Context, string, string, LapseFunc) (bool, error) {
+	return false, ErrOff
+}
+func (offStore) ExpireLeases(context.Context, LapseFunc) (int64, error) { return 0, ErrOff }
+func (offStore) PurgeExpired(context.Context, time.Time) (int64, error) { return 0, ErrOff }
+func (offStore) Close() error                                           { return nil }

@@ -117,6 +117,10 @@ func (s *sqlStore) Create(ctx context.Context, r *Response) error {
 	created = created.Truncate(time.Microsecond)
 	expires := created.Add(s.opts.TTL)
 	inSize, outSize := itemsSize(r.Input), itemsSize(r.Output)+int64(len(r.Object))
+	var lease time.Time
+	if !r.Status.Terminal() {
+		lease = s.opts.Now().Add(s.opts.Lease).Truncate(time.Microsecond)
+	}
 	if err := checkSize(inSize+outSize, s.opts.MaxResponseBytes); err != nil {
 		return err
 	}
@@ -131,10 +135,10 @@ func (s *sqlStore) Create(ctx context.Context, r *Response) error {
 			}
 		}
 		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO responses
-			(id, owner, created_at, expires_at, status, model, previous_response_id, conversation_id, object, input_size, output_size)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+			(id, owner, created_at, expires_at, status, model, previous_response_id, conversation_id, object, input_size, output_size, lease_expires)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
 			r.ID, r.Owner, created.UnixMicro(), expires.UnixMicro(), string(r.Status), r.Model,
-			r.PreviousResponseID, r.ConversationID, nullBytes(r.Object), inSize, outSize)
+			r.PreviousResponseID, r.ConversationID, nullBytes(r.Object), inSize, outSize, microOrZero(lease))
 		if err != nil {
 			return err
 		}
@@ -152,7 +156,23 @@ func (s *sqlStore) Create(ctx context.Context, r *Response) error {
 		return err
 	}
 	r.CreatedAt, r.ExpiresAt, r.LastSeq, r.Size, r.CancelRequested = created, expires, -1, inSize+outSize, false
+	r.LeaseExpiresAt = lease
 	return nil
+}
+
+// microOrZero stores a time as unix microseconds, the zero time as 0.
+func microOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func timeOrZero(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us)
 }
 
 // insertItems writes items in multi-row INSERTs of at most 100 rows.
@@ -184,22 +204,22 @@ func nullBytes(b []byte) any {
 }
 
 const responseCols = `id, owner, created_at, expires_at, status, model, previous_response_id, conversation_id,
-	object, input_size + output_size + event_size, last_seq, cancel_requested`
+	object, input_size + output_size + event_size, last_seq, cancel_requested, lease_expires`
 
 func scanResponse(row interface{ Scan(...any) error }) (*Response, error) {
 	var r Response
-	var created, expires, cancel int64
+	var created, expires, cancel, lease int64
 	var status string
 	var object []byte
 	err := row.Scan(&r.ID, &r.Owner, &created, &expires, &status, &r.Model, &r.PreviousResponseID,
-		&r.ConversationID, &object, &r.Size, &r.LastSeq, &cancel)
+		&r.ConversationID, &object, &r.Size, &r.LastSeq, &cancel, &lease)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	} else if err != nil {
 		return nil, err
 	}
 	r.CreatedAt, r.ExpiresAt = time.UnixMicro(created), time.UnixMicro(expires)
-	r.Status, r.CancelRequested = Status(status), cancel != 0
+	r.Status, r.CancelRequested, r.LeaseExpiresAt = Status(status), cancel != 0, timeOrZero(lease)
 	if object != nil {
 		r.Object = json.RawMessage(object)
 	}
@@ -562,15 +582,15 @@ func (s *sqlStore) Events(ctx context.Context, owner, id string, after int64, li
 func (s *sqlStore) progress(ctx context.Context, owner, id string) (Progress, error) {
 	var p Progress
 	var status string
-	var cancel int64
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT status, last_seq, cancel_requested FROM responses`+liveRow), id, owner, s.now()).
-		Scan(&status, &p.LastSeq, &cancel)
+	var cancel, lease int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT status, last_seq, cancel_requested, lease_expires FROM responses`+liveRow), id, owner, s.now()).
+		Scan(&status, &p.LastSeq, &cancel, &lease)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, ErrNotFound
 	} else if err != nil {
 		return p, s.fail(err)
 	}
-	p.Status, p.CancelRequested = Status(status), cancel != 0
+	p.Status, p.CancelRequested, p.LeaseExpiresAt = Status(status), cancel != 0, timeOrZero(lease)
 	return p, nil
 }
 
@@ -611,6 +631,125 @@ func (s *sqlStore) WaitCancel(ctx context.Context, owner, id string) error {
 	return waitUntil(ctx, s.hub, s.closed, id, s.poll, func() (bool, error) {
 		return cancelDone(s.progress(ctx, owner, id))
 	})
+}
+
+const runningRow = ` AND status IN ('queued', 'in_progress')`
+
+func (s *sqlStore) RenewLease(ctx context.Context, owner, id string) (time.Time, error) {
+	if err := s.check(owner); err != nil {
+		return time.Time{}, err
+	}
+	lease := s.opts.Now().Add(s.opts.Lease).Truncate(time.Microsecond)
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE responses SET lease_expires = ?`+liveRow+runningRow), lease.UnixMicro(), id, owner, s.now())
+	if err != nil {
+		return time.Time{}, s.fail(err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return time.Time{}, s.fail(err)
+	} else if n == 0 {
+		// Gone, or terminal: the rare path pays a second read to say which.
+		if err := s.exists(ctx, s.r, owner, id); err != nil {
+			return time.Time{}, s.fail(err)
+		}
+		return time.Time{}, ErrFinished
+	}
+	return lease, nil
+}
+
+func (s *sqlStore) EndLapsed(ctx context.Context, owner, id string, fin LapseFunc) (bool, error) {
+	if err := s.check(owner); err != nil {
+		return false, err
+	}
+	// A cheap read first: a live run (the common case) takes no write lock.
+	p, err := s.progress(ctx, owner, id)
+	if err != nil || !p.Lapsed(s.opts.Now()) {
+		return false, err
+	}
+	var ended bool
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		ended, err = s.endLapsed(ctx, tx, owner, id, fin)
+		return err
+	})
+	if ended {
+		s.hub.notify(id)
+	}
+	return ended, err
+}
+
+// endLapsed ends the response in tx if its lease lapsed, with the row
+// locked, so that of concurrent callers (any replica) one ends it.
+func (s *sqlStore) endLapsed(ctx context.Context, tx *sql.Tx, owner, id string, fin LapseFunc) (bool, error) {
+	r := Response{ID: id, Owner: owner}
+	var status string
+	var lease int64
+	var object []byte
+	err := tx.QueryRowContext(ctx, s.q(`SELECT status, last_seq, lease_expires, object FROM responses`+liveRow+s.forUpdate()),
+		id, owner, s.now()).Scan(&status, &r.LastSeq, &lease, &object)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, ErrNotFound
+	} else if err != nil {
+		return false, err
+	}
+	r.Status, r.LeaseExpiresAt, r.Object = Status(status), timeOrZero(lease), object
+	if !r.Lapsed(s.opts.Now()) {
+		return false, nil
+	}
+	obj, ev, err := fin(&r)
+	if err != nil {
+		return false, err
+	}
+	seq := r.LastSeq + 1
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO events (response_id, seq, data) VALUES (?, ?, ?)`), id, seq, []byte(ev)); err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, s.q(`UPDATE responses SET status = ?, last_seq = ?, event_size = event_size + ?,
+		output_size = output_size + ? - COALESCE(LENGTH(object), 0), object = ? WHERE id = ?`),
+		string(StatusIncomplete), seq, len(ev), len(obj), nullBytes(obj), id)
+	return err == nil, err
+}
+
+// leaseBatch is how many lapsed runs one ExpireLeases sweep ends at most;
+// the janitor's next sweep takes the rest.
+const leaseBatch = 500
+
+func (s *sqlStore) ExpireLeases(ctx context.Context, fin LapseFunc) (int64, error) {
+	select {
+	case <-s.closed:
+		return 0, ErrClosed
+	default:
+	}
+	now := s.now()
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT owner, id FROM responses
+		WHERE lease_expires > 0 AND lease_expires <= ? AND expires_at > ?`+runningRow+` LIMIT ?`), now, now, leaseBatch)
+	if err != nil {
+		return 0, s.fail(err)
+	}
+	type ref struct{ owner, id string }
+	var lapsed []ref
+	for rows.Next() {
+		var r ref
+		if err := rows.Scan(&r.owner, &r.id); err != nil {
+			rows.Close()
+			return 0, s.fail(err)
+		}
+		lapsed = append(lapsed, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, s.fail(err)
+	}
+	var n int64
+	for _, r := range lapsed {
+		ended, err := s.EndLapsed(ctx, r.owner, r.id, fin)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return n, err
+		}
+		if ended {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (s *sqlStore) PurgeExpired(ctx context.Context, now time.Time) (int64, error) {

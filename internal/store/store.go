@@ -124,7 +124,24 @@ type Response struct {
 	CancelRequested bool
 	LastSeq         int64 // the last event's sequence number; -1 when none
 	Size            int64 // bytes counted against MaxResponseBytes
+	// LeaseExpiresAt is when the run of a queued or in_progress response
+	// is presumed dead unless its process renews the lease (RenewLease);
+	// zero for a response created terminal.
+	LeaseExpiresAt time.Time
 }
+
+// Lapsed reports whether r is a run whose process stopped renewing its
+// lease before now: not terminal, with a lease that has expired.
+func (r *Response) Lapsed(now time.Time) bool {
+	return !r.Status.Terminal() && !r.LeaseExpiresAt.IsZero() && !r.LeaseExpiresAt.After(now)
+}
+
+// LapseFunc gives the final state of a run found with a lapsed lease:
+// the object to store and the last event of its log, whose sequence
+// number is r.LastSeq+1. r carries the stored Object, Status and LastSeq
+// (Output is nil). The host writes them: the store does not know the wire
+// format.
+type LapseFunc func(r *Response) (object, event json.RawMessage, err error)
 
 // Update changes a non-terminal response. Nil fields are left as they are.
 type Update struct {
@@ -168,6 +185,13 @@ type Progress struct {
 	Status          Status
 	LastSeq         int64
 	CancelRequested bool
+	LeaseExpiresAt  time.Time // see Response.LeaseExpiresAt
+}
+
+// Lapsed is Response.Lapsed for what a wait saw.
+func (p Progress) Lapsed(now time.Time) bool {
+	r := Response{Status: p.Status, LeaseExpiresAt: p.LeaseExpiresAt}
+	return r.Lapsed(now)
 }
 
 // Store is the response store. Every method is safe for concurrent use and
@@ -225,6 +249,23 @@ type Store interface {
 	// ends (its error). A background run watches its own id with it.
 	WaitCancel(ctx context.Context, owner, id string) error
 
+	// RenewLease extends the lease of a response that is not terminal to
+	// now plus Options.Lease and returns the new expiry: the process running
+	// it calls it on a heartbeat (one write per call). ErrFinished when the
+	// response is terminal — another process may have ended it as lapsed —
+	// and the run should stop.
+	RenewLease(ctx context.Context, owner, id string) (time.Time, error)
+	// EndLapsed ends the response if its lease has lapsed (Response.Lapsed
+	// at the store's clock): in one write, the event fin gives is appended
+	// (with no size check: a run must be able to end), the status becomes
+	// incomplete and the object fin's. It reports whether it ended it;
+	// false, nil when the run is alive or already terminal. Any reader
+	// that finds a lapsed run calls it; concurrent calls end it once.
+	EndLapsed(ctx context.Context, owner, id string, fin LapseFunc) (bool, error)
+	// ExpireLeases is EndLapsed for every owner's lapsed runs (the
+	// janitor's sweep), and returns how many it ended.
+	ExpireLeases(ctx context.Context, fin LapseFunc) (int64, error)
+
 	// PurgeExpired deletes every response whose ExpiresAt is not after
 	// now, with its items and events, and returns how many it deleted.
 	PurgeExpired(ctx context.Context, now time.Time) (int64, error)
@@ -252,12 +293,19 @@ type Options struct {
 	NoMigrate bool
 	// Now is the clock; nil means time.Now. Tests move it.
 	Now func() time.Time
+	// Lease is how long a background run stays in_progress without its
+	// process renewing it (RenewLease) before readers end it as lapsed;
+	// zero means DefaultLease. Renew at a third of it. Replicas compare
+	// lease times written by other replicas with their own clocks, so it
+	// should be well above their clock skew.
+	Lease time.Duration
 }
 
 // Defaults for Options' zero values.
 const (
 	DefaultTTL              = 30 * 24 * time.Hour
 	DefaultMaxResponseBytes = 16 << 20
+	DefaultLease            = 30 * time.Second
 	defaultPoll             = time.Second
 )
 
@@ -273,6 +321,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
 	}
 	return o
 }

@@ -52,6 +52,7 @@ type config struct {
 	corsOrigins    string // comma-separated
 	storeSpec      string // --store: sqlite:PATH, postgres://…, memory, off
 	storeTTL       time.Duration
+	storeLease     time.Duration
 	storeMigrate   bool
 
 	ws      workspaceFlags // workspace and --dev flags (workspace.go)
@@ -102,6 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.corsOrigins, "cors-origins", env("AGENTRT_CORS_ORIGINS", ""), "comma-separated browser origins allowed to call the server from a page (AGENTRT_CORS_ORIGINS), as scheme://host[:port], e.g. https://chat.example.com; they get their exact origin back and may send credentials; * allows any origin, without credentials; default none; --dev also allows loopback origins")
 	fs.StringVar(&c.storeSpec, "store", env("AGENTRT_STORE", ""), "response store (AGENTRT_STORE): sqlite:PATH, postgres://… (replicas sharing state), memory or off (stateless); default sqlite:$XDG_STATE_HOME/agentrt/state.db, else ~/.local/state/agentrt/state.db, else ./agentrt-state.db; see docs/state.md")
 	fs.DurationVar(&c.storeTTL, "store-ttl", envDur("AGENTRT_STORE_TTL", store.DefaultTTL), "how long a stored response is kept after its creation (AGENTRT_STORE_TTL)")
+	fs.DurationVar(&c.storeLease, "store-lease", envDur("AGENTRT_STORE_LEASE", store.DefaultLease), "how long a background run stays in_progress after its process stops renewing it (killed, out of memory, node lost) before any replica marks it incomplete; renewed every third of it (AGENTRT_STORE_LEASE)")
 	fs.BoolVar(&c.storeMigrate, "store-migrate", envBoolDefault("AGENTRT_STORE_MIGRATE", true), "apply the response store's schema migrations at start (AGENTRT_STORE_MIGRATE); false: refuse to start on an old schema (run serve migrate first)")
 	c.ws.register(fs)
 	registerAppsFlags(fs, &c)
@@ -120,6 +122,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.storeTTL <= 0 {
 		return c, fmt.Errorf("--store-ttl: want a positive duration, got %s", c.storeTTL)
+	}
+	if c.storeLease < 100*time.Millisecond {
+		return c, fmt.Errorf("--store-lease: want a duration of at least 100ms, got %s", c.storeLease)
 	}
 	c.maxConcurrency = *maxConc
 	if err := applyAppsPlatform(&c, fs, os.LookupEnv); err != nil {

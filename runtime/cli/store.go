@@ -11,16 +11,16 @@ import (
 )
 
 // openStore opens the response store --store names (docs/state.md), with
-// --store-ttl and --store-migrate. Its metrics go to the meter provider
+// --store-ttl, --store-lease and --store-migrate. Its metrics go to the meter provider
 // telemetry.Setup installed, so it is opened after it.
 func openStore(ctx context.Context, c config, log *slog.Logger) (store.Store, error) {
 	backend, _ := store.Backend(c.storeSpec) // checked by parseFlags
 	start := time.Now()
-	st, err := store.Open(ctx, c.storeSpec, store.Options{TTL: c.storeTTL, NoMigrate: !c.storeMigrate})
+	st, err := store.Open(ctx, c.storeSpec, store.Options{TTL: c.storeTTL, Lease: c.storeLease, NoMigrate: !c.storeMigrate})
 	if err != nil {
 		return nil, fmt.Errorf("--store: %w", err)
 	}
-	log.Info("response store", "backend", backend, "ttl", c.storeTTL.String(), "opened_in", time.Since(start).Round(time.Millisecond).String())
+	log.Info("response store", "backend", backend, "ttl", c.storeTTL.String(), "lease", c.storeLease.String(), "opened_in", time.Since(start).Round(time.Millisecond).String())
 	return st, nil
 }
 

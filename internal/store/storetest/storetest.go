@@ -125,6 +125,8 @@ func Run(t *testing.T, f Factory) {
 		{"ConcurrentAppenders", testConcurrentAppenders},
 		{"WaitEventsAcrossHandles", testWaitAcrossHandles},
 		{"CancelAcrossHandles", testCancel},
+		{"LeaseLapseAcrossHandles", testLease},
+		{"LeaseJanitorSweep", testLeaseSweep},
 		{"TTLAndPurge", testTTL},
 		{"SizeLimit", testSizeLimit},
 		{"MigrationsIdempotentAndConcurrent", testMigrations},
@@ -750,5 +752,180 @@ func testMigrations(t *testing.T, f Factory) {
 		if _, err := handles[0].Get(e.ctx, alice, fmt.Sprintf("c%d", i)); err != nil {
 			t.Errorf("c%d: %v", i, err)
 		}
+	}
+}
+
+// lapse is a LapseFunc like the host's: an object and an event that name
+// the sequence number they were given, and count their calls.
+func lapse(calls *atomic.Int64) store.LapseFunc {
+	return func(r *store.Response) (json.RawMessage, json.RawMessage, error) {
+		calls.Add(1)
+		obj := fmt.Sprintf(`{"id":%q,"status":"incomplete","was":%q}`, r.ID, r.Status)
+		ev := fmt.Sprintf(`{"type":"response.incomplete","sequence_number":%d}`, r.LastSeq+1)
+		return json.RawMessage(obj), json.RawMessage(ev), nil
+	}
+}
+
+// testLease: a run whose process stops renewing its lease is ended, once,
+// by whichever handle finds it lapsed — with the terminal event appended
+// after the last one and a wait on another handle woken — while a renewed
+// run is left alone and a lost run tells its process to stop.
+func testLease(t *testing.T, f Factory) {
+	e, a := newEnv(t, f, func(o *store.Options) { o.Lease = 30 * time.Second })
+	b := e.handle() // another replica
+	var calls atomic.Int64
+	fin := lapse(&calls)
+
+	r := &store.Response{ID: "run", Owner: alice, Status: store.StatusInProgress, Object: json.RawMessage(`{"id":"run"}`)}
+	must(t, a.Create(e.ctx, r))
+	if want := e.clock.Now().Add(30 * time.Second); !r.LeaseExpiresAt.Equal(want) {
+		t.Fatalf("Create: LeaseExpiresAt = %v, want %v", r.LeaseExpiresAt, want)
+	}
+	must(t, a.AppendEvent(e.ctx, alice, "run", 0, json.RawMessage(`{"n":0}`)))
+	must(t, a.AppendEvent(e.ctx, alice, "run", 1, json.RawMessage(`{"n":1}`)))
+
+	// Renewed in time: alive however long it runs.
+	for range 3 {
+		e.clock.Advance(20 * time.Second)
+		until, err := a.RenewLease(e.ctx, alice, "run")
+		must(t, err)
+		if want := e.clock.Now().Add(30 * time.Second); !until.Equal(want) {
+			t.Fatalf("RenewLease = %v, want %v", until, want)
+		}
+		if ended, err := b.EndLapsed(e.ctx, alice, "run", fin); ended || err != nil {
+			t.Fatalf("EndLapsed of a renewed run = %v, %v", ended, err)
+		}
+	}
+	got, err := b.Get(e.ctx, alice, "run")
+	must(t, err)
+	if got.Lapsed(e.clock.Now()) || !got.LeaseExpiresAt.Equal(e.clock.Now().Add(30*time.Second)) {
+		t.Fatalf("Get of a renewed run: lease %v at %v", got.LeaseExpiresAt, e.clock.Now())
+	}
+	// Isolation: another owner neither renews nor ends it.
+	_, err = b.RenewLease(e.ctx, bob, "run")
+	wantErr(t, "RenewLease by bob", err, store.ErrNotFound)
+	_, err = b.EndLapsed(e.ctx, bob, "run", fin)
+	wantErr(t, "EndLapsed by bob", err, store.ErrNotFound)
+
+	// A tail on b, waiting after the last event, must wake when the run is
+	// ended as lapsed.
+	woke := make(chan store.Progress, 1)
+	go func() {
+		p, err := b.WaitEvents(e.ctx, alice, "run", 1)
+		if err != nil {
+			t.Error(err)
+		}
+		woke <- p
+	}()
+
+	// The process dies: no more renewals. Just before expiry it is alive.
+	e.clock.Advance(30*time.Second - time.Microsecond)
+	if ended, err := b.EndLapsed(e.ctx, alice, "run", fin); ended || err != nil {
+		t.Fatalf("EndLapsed before expiry = %v, %v", ended, err)
+	}
+	e.clock.Advance(time.Microsecond)
+	got, err = b.Get(e.ctx, alice, "run")
+	must(t, err)
+	if !got.Lapsed(e.clock.Now()) {
+		t.Fatalf("Get at expiry: not lapsed (lease %v, now %v)", got.LeaseExpiresAt, e.clock.Now())
+	}
+	// Both replicas find it at once; it is ended once.
+	var wg sync.WaitGroup
+	var endedN atomic.Int64
+	for _, h := range []store.Store{a, b, b} {
+		wg.Go(func() {
+			ended, err := h.EndLapsed(e.ctx, alice, "run", fin)
+			if err != nil {
+				t.Error(err)
+			}
+			if ended {
+				endedN.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if endedN.Load() != 1 || calls.Load() != 1 {
+		t.Fatalf("concurrent EndLapsed ended it %d times (fin called %d times), want 1", endedN.Load(), calls.Load())
+	}
+	select {
+	case p := <-woke:
+		if p.Status != store.StatusIncomplete || p.LastSeq != 2 {
+			t.Errorf("the wait woke with %+v, want incomplete at seq 2", p)
+		}
+	case <-e.ctx.Done():
+		t.Fatal("a wait on another handle was not woken by the lapse")
+	}
+	got, err = a.Get(e.ctx, alice, "run")
+	must(t, err)
+	if got.Status != store.StatusIncomplete || got.LastSeq != 2 || string(got.Object) != `{"id":"run","status":"incomplete","was":"in_progress"}` {
+		t.Errorf("after the lapse: status %s, last seq %d, object %s", got.Status, got.LastSeq, got.Object)
+	}
+	evs, err := b.Events(e.ctx, alice, "run", -1, 0)
+	must(t, err)
+	if len(evs) != 3 || evs[2].Seq != 2 || string(evs[2].Data) != `{"type":"response.incomplete","sequence_number":2}` {
+		t.Errorf("events after the lapse: %+v", evs)
+	}
+	// The process that lost it learns so on its next heartbeat, and its
+	// late writes are refused.
+	_, err = a.RenewLease(e.ctx, alice, "run")
+	wantErr(t, "RenewLease of a lapsed run", err, store.ErrFinished)
+	wantErr(t, "AppendEvent after the lapse", a.AppendEvent(e.ctx, alice, "run", 3, json.RawMessage(`{}`)), store.ErrFinished)
+	if ended, err := b.EndLapsed(e.ctx, alice, "run", fin); ended || err != nil {
+		t.Errorf("EndLapsed of an ended run = %v, %v", ended, err)
+	}
+
+	// A response created terminal has no lease, and is never lapsed.
+	done := &store.Response{ID: "done", Owner: alice}
+	must(t, a.Create(e.ctx, done))
+	e.clock.Advance(time.Hour)
+	if !done.LeaseExpiresAt.IsZero() {
+		t.Errorf("completed response has a lease: %v", done.LeaseExpiresAt)
+	}
+	if ended, err := b.EndLapsed(e.ctx, alice, "done", fin); ended || err != nil {
+		t.Errorf("EndLapsed of a completed response = %v, %v", ended, err)
+	}
+	_, err = a.RenewLease(e.ctx, alice, "done")
+	wantErr(t, "RenewLease of a completed response", err, store.ErrFinished)
+	_, err = a.RenewLease(e.ctx, alice, "absent")
+	wantErr(t, "RenewLease of an absent response", err, store.ErrNotFound)
+	_, err = a.RenewLease(e.ctx, "", "run")
+	wantErr(t, "RenewLease anonymous", err, store.ErrAnonymous)
+}
+
+// testLeaseSweep: the janitor's sweep ends every owner's lapsed runs and
+// only them.
+func testLeaseSweep(t *testing.T, f Factory) {
+	e, s := newEnv(t, f, func(o *store.Options) { o.Lease = 10 * time.Second })
+	var calls atomic.Int64
+	fin := lapse(&calls)
+	must(t, s.Create(e.ctx, &store.Response{ID: "a1", Owner: alice, Status: store.StatusInProgress}))
+	must(t, s.Create(e.ctx, &store.Response{ID: "b1", Owner: bob, Status: store.StatusQueued}))
+	must(t, s.Create(e.ctx, &store.Response{ID: "live", Owner: alice, Status: store.StatusInProgress}))
+	must(t, s.Create(e.ctx, &store.Response{ID: "done", Owner: alice}))
+	if n, err := s.ExpireLeases(e.ctx, fin); n != 0 || err != nil {
+		t.Fatalf("ExpireLeases before any lapse = %d, %v", n, err)
+	}
+	e.clock.Advance(8 * time.Second)
+	_, err := s.RenewLease(e.ctx, alice, "live")
+	must(t, err)
+	e.clock.Advance(3 * time.Second)
+	n, err := s.ExpireLeases(e.ctx, fin)
+	must(t, err)
+	if n != 2 {
+		t.Errorf("ExpireLeases = %d, want 2", n)
+	}
+	for _, c := range []struct {
+		owner, id string
+		want      store.Status
+	}{{alice, "a1", store.StatusIncomplete}, {bob, "b1", store.StatusIncomplete},
+		{alice, "live", store.StatusInProgress}, {alice, "done", store.StatusCompleted}} {
+		r, err := s.Get(e.ctx, c.owner, c.id)
+		must(t, err)
+		if r.Status != c.want {
+			t.Errorf("%s after the sweep: %s, want %s", c.id, r.Status, c.want)
+		}
+	}
+	if n, err := s.ExpireLeases(e.ctx, fin); n != 0 || err != nil {
+		t.Errorf("second sweep = %d, %v", n, err)
 	}
 }
