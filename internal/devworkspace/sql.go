@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -30,6 +31,39 @@ type sqlDB struct {
 // reach other users of modernc.org/sqlite in the process.
 var sqliteDriver = newSQLiteDriver()
 
+// regexpCache keeps the patterns regexp_extract compiled: the function runs
+// per row (or per call, when its arguments are constant), and compiling the
+// pattern each time cost more than the indexed lookup it filters.
+var regexpCache = &reCache{m: map[string]*regexp.Regexp{}}
+
+type reCache struct {
+	mu sync.Mutex
+	m  map[string]*regexp.Regexp
+}
+
+// maxCachedRegexps bounds the cache; ad-hoc SQL can name any pattern.
+const maxCachedRegexps = 256
+
+func (c *reCache) compile(pattern string) (*regexp.Regexp, error) {
+	c.mu.Lock()
+	re := c.m[pattern]
+	c.mu.Unlock()
+	if re != nil {
+		return re, nil
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxCachedRegexps {
+		clear(c.m)
+	}
+	c.m[pattern] = re
+	c.mu.Unlock()
+	return re, nil
+}
+
 func newSQLiteDriver() *sqlite.Driver {
 	d := &sqlite.Driver{}
 	// Databricks SQL functions the sample SQL uses that SQLite lacks.
@@ -40,7 +74,7 @@ func newSQLiteDriver() *sqlite.Driver {
 		if args[0] == nil || args[1] == nil {
 			return nil, nil
 		}
-		re, err := regexp.Compile(fmt.Sprint(args[1]))
+		re, err := regexpCache.compile(fmt.Sprint(args[1]))
 		if err != nil {
 			return nil, err
 		}
