@@ -112,7 +112,10 @@ func (ws *Workspace) functionTool(f FunctionConfig) server.ToolHandlerFunc {
 			if c, err = ws.compile(stmt, queryOptions{Catalog: "main"}); err != nil {
 				return toolErr(err), nil
 			}
-			plan.Store(c)
+			c.cached = true // and prepared once per connection
+			if !plan.CompareAndSwap(nil, c) {
+				c = plan.Load() // one plan per tool, so one statement per connection
+			}
 		}
 		rs, err := ws.runCompiled(ctx, p, c, params)
 		if err != nil {

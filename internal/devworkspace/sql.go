@@ -23,8 +23,9 @@ import (
 // workspace, shared by a small connection pool. Catalog tables are SQLite
 // tables named by their full name ("main.sales.orders").
 type sqlDB struct {
-	db   *sql.DB
-	keep *sql.Conn // holds the in-memory database open
+	db    *sql.DB
+	keep  *sql.Conn // holds the in-memory database open
+	stmts stmtCache // prepared statements of plans run often (sql_stmtcache.go)
 }
 
 // sqliteDriver is private to this package so its functions and hooks never
@@ -176,17 +177,9 @@ func openSQLDB(ctx context.Context) (*sqlDB, error) {
 	return &sqlDB{db: db, keep: keep}, nil
 }
 
-func (d *sqlDB) Close() error { return errors.Join(d.keep.Close(), d.db.Close()) }
-
-// setAuthorizer installs fn on the physical connection behind c.
-func setAuthorizer(c *sql.Conn, fn sqlite.AuthorizerFn) error {
-	return c.Raw(func(dc any) error {
-		ar, ok := dc.(sqlite.AuthorizerRegisterer)
-		if !ok {
-			return errors.New("sqlite driver has no authorizer")
-		}
-		return ar.RegisterAuthorizer(fn)
-	})
+func (d *sqlDB) Close() error {
+	d.closeStmts()
+	return errors.Join(d.keep.Close(), d.db.Close())
 }
 
 // readOnlyAuthorizer lets a statement read exactly the tables in allowed

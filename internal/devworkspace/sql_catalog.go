@@ -190,7 +190,7 @@ func (ws *Workspace) loadTable(ctx context.Context, fullName, comment string, co
 		return err
 	}
 	defer conn.Close()
-	if err := setAuthorizer(conn, func(sqlite.AuthorizerActionCode, string, string, string, string) sqlite.AuthorizerReturnCode {
+	if err := ws.db.setAuthorizer(conn, func(sqlite.AuthorizerActionCode, string, string, string, string) sqlite.AuthorizerReturnCode {
 		return sqlite.AuthorizerOK
 	}); err != nil {
 		return err

@@ -24,6 +24,9 @@ type compiled struct {
 	functions []string        // functions it calls (EXECUTE needed)
 	reads     map[string]bool // every physical table read, function bodies included
 	params    []string        // the :name markers in sql, in order, once each
+	// cached keeps the statement prepared on each connection it runs on;
+	// for plans compiled once and run often (sql_stmtcache.go).
+	cached bool
 }
 
 const maxFunctionDepth = 8

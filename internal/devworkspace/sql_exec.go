@@ -68,11 +68,55 @@ func (ws *Workspace) run(ctx context.Context, c *compiled, args []any) (*ResultS
 		return nil, err
 	}
 	defer conn.Close()
-	if err := setAuthorizer(conn, readOnlyAuthorizer(c.reads)); err != nil {
-		return nil, err
-	}
 	bound, err := usedArgs(c.params, args)
 	if err != nil {
+		return nil, err
+	}
+	var rs *ResultSet
+	if c.cached {
+		names, types, rows, err := ws.db.queryCached(ctx, conn, c, bound)
+		if err != nil {
+			return nil, sqliteError(ctx, err)
+		}
+		rs = &ResultSet{Columns: make([]Column, len(names)), Rows: rows}
+		for i := range names {
+			rs.Columns[i] = Column{Name: names[i], TypeName: typeName(types[i])}
+		}
+	} else if rs, err = ws.query1(ctx, conn, c, bound); err != nil {
+		return nil, err
+	}
+	// Expressions have no declared type: infer it from the first value.
+	for i := range rs.Columns {
+		if rs.Columns[i].TypeName != "" {
+			continue
+		}
+		rs.Columns[i].TypeName = "STRING"
+		for _, row := range rs.Rows {
+			if row[i] == nil {
+				continue
+			}
+			switch row[i].(type) {
+			case int64:
+				rs.Columns[i].TypeName = "LONG"
+			case float64:
+				rs.Columns[i].TypeName = "DOUBLE"
+			case bool:
+				rs.Columns[i].TypeName = "BOOLEAN"
+			case time.Time:
+				rs.Columns[i].TypeName = "TIMESTAMP"
+			case []byte:
+				rs.Columns[i].TypeName = "BINARY"
+			}
+			break
+		}
+	}
+	return rs, nil
+}
+
+// query1 runs c through database/sql, prepared for this run only, under
+// c's read-only authorizer.
+func (ws *Workspace) query1(ctx context.Context, conn *sql.Conn, c *compiled, bound []any) (*ResultSet, error) {
+	if err := ws.db.setAuthorizer(conn, readOnlyAuthorizer(c.reads)); err != nil {
 		return nil, err
 	}
 	rows, err := conn.QueryContext(ctx, c.sql, bound...)
@@ -101,31 +145,6 @@ func (ws *Workspace) run(ctx context.Context, c *compiled, args []any) (*ResultS
 	}
 	if err := rows.Err(); err != nil {
 		return nil, sqliteError(ctx, err)
-	}
-	// Expressions have no declared type: infer it from the first value.
-	for i := range rs.Columns {
-		if rs.Columns[i].TypeName != "" {
-			continue
-		}
-		rs.Columns[i].TypeName = "STRING"
-		for _, row := range rs.Rows {
-			if row[i] == nil {
-				continue
-			}
-			switch row[i].(type) {
-			case int64:
-				rs.Columns[i].TypeName = "LONG"
-			case float64:
-				rs.Columns[i].TypeName = "DOUBLE"
-			case bool:
-				rs.Columns[i].TypeName = "BOOLEAN"
-			case time.Time:
-				rs.Columns[i].TypeName = "TIMESTAMP"
-			case []byte:
-				rs.Columns[i].TypeName = "BINARY"
-			}
-			break
-		}
 	}
 	return rs, nil
 }
