@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -22,13 +23,47 @@ import (
 // workspace, shared by a small connection pool. Catalog tables are SQLite
 // tables named by their full name ("main.sales.orders").
 type sqlDB struct {
-	db   *sql.DB
-	keep *sql.Conn // holds the in-memory database open
+	db    *sql.DB
+	keep  *sql.Conn // holds the in-memory database open
+	stmts stmtCache // prepared statements of plans run often (sql_stmtcache.go)
 }
 
 // sqliteDriver is private to this package so its functions and hooks never
 // reach other users of modernc.org/sqlite in the process.
 var sqliteDriver = newSQLiteDriver()
+
+// regexpCache keeps the patterns regexp_extract compiled: the function runs
+// per row (or per call, when its arguments are constant), and compiling the
+// pattern each time cost more than the indexed lookup it filters.
+var regexpCache = &reCache{m: map[string]*regexp.Regexp{}}
+
+type reCache struct {
+	mu sync.Mutex
+	m  map[string]*regexp.Regexp
+}
+
+// maxCachedRegexps bounds the cache; ad-hoc SQL can name any pattern.
+const maxCachedRegexps = 256
+
+func (c *reCache) compile(pattern string) (*regexp.Regexp, error) {
+	c.mu.Lock()
+	re := c.m[pattern]
+	c.mu.Unlock()
+	if re != nil {
+		return re, nil
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxCachedRegexps {
+		clear(c.m)
+	}
+	c.m[pattern] = re
+	c.mu.Unlock()
+	return re, nil
+}
 
 func newSQLiteDriver() *sqlite.Driver {
 	d := &sqlite.Driver{}
@@ -40,7 +75,7 @@ func newSQLiteDriver() *sqlite.Driver {
 		if args[0] == nil || args[1] == nil {
 			return nil, nil
 		}
-		re, err := regexp.Compile(fmt.Sprint(args[1]))
+		re, err := regexpCache.compile(fmt.Sprint(args[1]))
 		if err != nil {
 			return nil, err
 		}
@@ -142,17 +177,9 @@ func openSQLDB(ctx context.Context) (*sqlDB, error) {
 	return &sqlDB{db: db, keep: keep}, nil
 }
 
-func (d *sqlDB) Close() error { return errors.Join(d.keep.Close(), d.db.Close()) }
-
-// setAuthorizer installs fn on the physical connection behind c.
-func setAuthorizer(c *sql.Conn, fn sqlite.AuthorizerFn) error {
-	return c.Raw(func(dc any) error {
-		ar, ok := dc.(sqlite.AuthorizerRegisterer)
-		if !ok {
-			return errors.New("sqlite driver has no authorizer")
-		}
-		return ar.RegisterAuthorizer(fn)
-	})
+func (d *sqlDB) Close() error {
+	d.closeStmts()
+	return errors.Join(d.keep.Close(), d.db.Close())
 }
 
 // readOnlyAuthorizer lets a statement read exactly the tables in allowed

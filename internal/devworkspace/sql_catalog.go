@@ -190,7 +190,7 @@ func (ws *Workspace) loadTable(ctx context.Context, fullName, comment string, co
 		return err
 	}
 	defer conn.Close()
-	if err := setAuthorizer(conn, func(sqlite.AuthorizerActionCode, string, string, string, string) sqlite.AuthorizerReturnCode {
+	if err := ws.db.setAuthorizer(conn, func(sqlite.AuthorizerActionCode, string, string, string, string) sqlite.AuthorizerReturnCode {
 		return sqlite.AuthorizerOK
 	}); err != nil {
 		return err
@@ -234,6 +234,16 @@ func (ws *Workspace) loadTable(ctx context.Context, fullName, comment string, co
 		}
 		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("devworkspace: insert into %s: %w", fullName, err)
+		}
+	}
+	// A first column named *_id is the table's key (order_id, customer_id):
+	// index it, as lookups and joins on it are what the sample functions do.
+	// Without it every call scans the table and SQLite builds throwaway
+	// automatic indexes for the joins, which made a UC function's MCP call
+	// cost several times its HTTP round trip.
+	if first := strings.ToLower(columns[0].Name); strings.HasSuffix(first, "_id") {
+		if _, err := tx.ExecContext(ctx, "CREATE INDEX "+quoteIdent(key+"#"+first)+" ON "+quoteIdent(key)+" ("+quoteIdent(columns[0].Name)+")"); err != nil {
+			return fmt.Errorf("devworkspace: index %s: %w", fullName, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

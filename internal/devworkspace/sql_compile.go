@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -22,6 +23,10 @@ type compiled struct {
 	tables    []string        // tables the caller's statement reads (SELECT needed)
 	functions []string        // functions it calls (EXECUTE needed)
 	reads     map[string]bool // every physical table read, function bodies included
+	params    []string        // the :name markers in sql, in order, once each
+	// cached keeps the statement prepared on each connection it runs on;
+	// for plans compiled once and run often (sql_stmtcache.go).
+	cached bool
 }
 
 const maxFunctionDepth = 8
@@ -52,6 +57,16 @@ func (ws *Workspace) compile(stmt string, o queryOptions) (*compiled, error) {
 		return nil, err
 	}
 	c.sql = out
+	// The markers, found once here rather than on every run of c.
+	outToks, err := lexSQL(out)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range outToks {
+		if t.kind == tkParam && !slices.Contains(c.params, t.text[1:]) {
+			c.params = append(c.params, t.text[1:])
+		}
+	}
 	return c, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -44,6 +45,13 @@ func (ws *Workspace) queryWith(ctx context.Context, p *Principal, stmt string, p
 	if err != nil {
 		return nil, err
 	}
+	return ws.runCompiled(ctx, p, c, params)
+}
+
+// runCompiled runs a compiled statement as p: the privilege checks, then
+// the statement with params bound. A caller that runs one statement often
+// (a UC function's MCP tool) compiles it once and calls this per run.
+func (ws *Workspace) runCompiled(ctx context.Context, p *Principal, c *compiled, params []StatementParam) (*ResultSet, error) {
 	if err := ws.checkAccess(p, c); err != nil {
 		return nil, err
 	}
@@ -60,39 +68,22 @@ func (ws *Workspace) run(ctx context.Context, c *compiled, args []any) (*ResultS
 		return nil, err
 	}
 	defer conn.Close()
-	if err := setAuthorizer(conn, readOnlyAuthorizer(c.reads)); err != nil {
-		return nil, err
-	}
-	bound, err := usedArgs(c.sql, args)
+	bound, err := usedArgs(c.params, args)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := conn.QueryContext(ctx, c.sql, bound...)
-	if err != nil {
-		return nil, sqliteError(ctx, err)
-	}
-	defer rows.Close()
-	cts, err := rows.ColumnTypes()
-	if err != nil {
-		return nil, sqliteError(ctx, err)
-	}
-	rs := &ResultSet{Columns: make([]Column, len(cts))}
-	for i, ct := range cts {
-		rs.Columns[i] = Column{Name: ct.Name(), TypeName: typeName(ct.DatabaseTypeName())}
-	}
-	for rows.Next() {
-		vals := make([]any, len(cts))
-		ptrs := make([]any, len(cts))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+	var rs *ResultSet
+	if c.cached {
+		names, types, rows, err := ws.db.queryCached(ctx, conn, c, bound)
+		if err != nil {
 			return nil, sqliteError(ctx, err)
 		}
-		rs.Rows = append(rs.Rows, vals)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, sqliteError(ctx, err)
+		rs = &ResultSet{Columns: make([]Column, len(names)), Rows: rows}
+		for i := range names {
+			rs.Columns[i] = Column{Name: names[i], TypeName: typeName(types[i])}
+		}
+	} else if rs, err = ws.query1(ctx, conn, c, bound); err != nil {
+		return nil, err
 	}
 	// Expressions have no declared type: infer it from the first value.
 	for i := range rs.Columns {
@@ -122,33 +113,61 @@ func (ws *Workspace) run(ctx context.Context, c *compiled, args []any) (*ResultS
 	return rs, nil
 }
 
-// usedArgs drops named arguments the statement does not mention, so extra
-// statement parameters are ignored the way Databricks ignores them, and
-// reports a marker without a parameter (Databricks' UNBOUND_SQL_PARAMETER).
-func usedArgs(stmt string, args []any) ([]any, error) {
-	toks, err := lexSQL(stmt)
-	if err != nil {
+// query1 runs c through database/sql, prepared for this run only, under
+// c's read-only authorizer.
+func (ws *Workspace) query1(ctx context.Context, conn *sql.Conn, c *compiled, bound []any) (*ResultSet, error) {
+	if err := ws.db.setAuthorizer(conn, readOnlyAuthorizer(c.reads)); err != nil {
 		return nil, err
 	}
-	given := map[string]bool{}
+	rows, err := conn.QueryContext(ctx, c.sql, bound...)
+	if err != nil {
+		return nil, sqliteError(ctx, err)
+	}
+	defer rows.Close()
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, sqliteError(ctx, err)
+	}
+	rs := &ResultSet{Columns: make([]Column, len(cts))}
+	for i, ct := range cts {
+		rs.Columns[i] = Column{Name: ct.Name(), TypeName: typeName(ct.DatabaseTypeName())}
+	}
+	for rows.Next() {
+		vals := make([]any, len(cts))
+		ptrs := make([]any, len(cts))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, sqliteError(ctx, err)
+		}
+		rs.Rows = append(rs.Rows, vals)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, sqliteError(ctx, err)
+	}
+	return rs, nil
+}
+
+// usedArgs drops named arguments the statement does not mention (its
+// markers are params), so extra statement parameters are ignored the way
+// Databricks ignores them, and reports a marker without a parameter
+// (Databricks' UNBOUND_SQL_PARAMETER).
+func usedArgs(params []string, args []any) ([]any, error) {
+	given := make(map[string]bool, len(args))
 	for _, a := range args {
 		if na, ok := a.(sql.NamedArg); ok {
 			given[na.Name] = true
 		}
 	}
-	used := map[string]bool{}
-	for _, t := range toks {
-		if t.kind == tkParam {
-			name := t.text[1:]
-			if !given[name] {
-				return nil, &SQLError{Code: codeBadRequest, Message: fmt.Sprintf("[UNBOUND_SQL_PARAMETER] no value for parameter :%s", name)}
-			}
-			used[name] = true
+	for _, name := range params {
+		if !given[name] {
+			return nil, &SQLError{Code: codeBadRequest, Message: fmt.Sprintf("[UNBOUND_SQL_PARAMETER] no value for parameter :%s", name)}
 		}
 	}
 	out := args[:0:0]
 	for _, a := range args {
-		if na, ok := a.(sql.NamedArg); ok && used[na.Name] {
+		if na, ok := a.(sql.NamedArg); ok && slices.Contains(params, na.Name) {
 			out = append(out, a)
 		}
 	}

@@ -102,7 +102,7 @@ func (ws *Workspace) sourceRows(ctx context.Context, table string) ([]vsColumn, 
 		return nil, nil, err
 	}
 	defer conn.Close()
-	if err := setAuthorizer(conn, func(sqlite.AuthorizerActionCode, string, string, string, string) sqlite.AuthorizerReturnCode {
+	if err := ws.db.setAuthorizer(conn, func(sqlite.AuthorizerActionCode, string, string, string, string) sqlite.AuthorizerReturnCode {
 		return sqlite.AuthorizerOK
 	}); err != nil {
 		return nil, nil, err

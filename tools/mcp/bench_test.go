@@ -27,11 +27,13 @@ func benchCall(b *testing.B, ctx context.Context, p *toolsmcp.Provider, prepare 
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	for b.Loop() {
 		if _, err := tool.Call(ctx, args); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkCallDev calls main.tools.lookup_order through the dev

@@ -321,3 +321,45 @@ func TestSessionTTL(t *testing.T) {
 		t.Errorf("initialize count = %d, want 2 after the idle TTL", n)
 	}
 }
+
+// Arguments reach the server as the model wrote them; anything but a JSON
+// object (or nothing) is refused before a request is sent.
+func TestCallArguments(t *testing.T) {
+	f := newFakeServer(t)
+	w := testws.PAT(t, f.URL, "alice-token")
+	p, _ := toolsmcp.New(toolsmcp.Options{URL: path})
+	defer p.Close()
+	ctx := callerCtx("alice", "")
+	ts, err := p.Prepare(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lookup agent.Tool
+	for _, x := range ts {
+		if x.Definition().Name == "main__tools__lookup_order" {
+			lookup = x
+		}
+	}
+	for _, tc := range []struct{ args, want, err string }{
+		{`{"order_id":"o-1"}`, `"order_id":"o-1"`, ""},
+		{" {\n \"order_id\" : \"o-\\u0032\", \"extra\": [1, {\"x\": null}] }\n", `"order_id":"o-2"`, ""},
+		{"", `"order_id":""`, ""},
+		{"null", `"order_id":""`, ""},
+		{`[1]`, "", "invalid arguments"},
+		{`"o-1"`, "", "invalid arguments"},
+		{`{"order_id":`, "", "invalid arguments"},
+		{`{"a":1} {"b":2}`, "", "invalid arguments"},
+	} {
+		calls := f.count("tools/call")
+		out, err := lookup.Call(ctx, tc.args)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || f.count("tools/call") != calls {
+				t.Errorf("%q: %q, %v; want %q before any request", tc.args, out, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(out, tc.want) {
+			t.Errorf("%q: %q, %v; want %s", tc.args, out, err, tc.want)
+		}
+	}
+}
