@@ -32,6 +32,10 @@ func (d *discardWriter) Write(b []byte) (int, error) {
 }
 func (d *discardWriter) WriteHeader(code int) { d.status = code }
 
+// SetWriteDeadline is there because net/http's writer has it: without it
+// every http.ResponseController call would allocate an error.
+func (d *discardWriter) SetWriteDeadline(time.Time) error { return nil }
+
 // warmIdentity stands in for the identity resolver with its verdict cache
 // warm: one header read and a known principal, no allocation of its own.
 var warmIdentity = server.PreparerFunc(func(ctx context.Context, r *http.Request, env *agent.Env) (context.Context, error) {
