@@ -69,48 +69,63 @@ func (s *Server) run(ctx context.Context, reqID, stage string, release func(), f
 		defer release()
 		return call(fn)
 	}
-	var (
-		mu        sync.Mutex
-		finished  bool
-		abandoned time.Time // set when the handler gave up on fn
-	)
-	done := make(chan error, 1)
-	go func() {
-		err := call(fn)
-		mu.Lock()
-		finished = true
-		since := abandoned
-		mu.Unlock()
-		done <- err
-		if !since.IsZero() {
-			release()
-			lctx := context.WithoutCancel(ctx)
-			s.agents.running.Add(lctx, -1)
-			s.log.LogAttrs(lctx, slog.LevelWarn, "abandoned agent returned; concurrency slot freed",
-				slog.String("request_id", reqID), slog.String("stage", stage),
-				slog.Duration("late_by", time.Since(since)))
-		}
-	}()
+	// One allocation for the state the handler and fn's goroutine share
+	// (plus the channel and the goroutine), not one per variable.
+	rc := &runCall{s: s, ctx: ctx, reqID: reqID, stage: stage, release: release, fn: fn, done: make(chan error, 1)}
+	go rc.exec()
 	select {
-	case err := <-done:
+	case err := <-rc.done:
 		release()
 		return err
 	case <-ctx.Done():
 	}
-	mu.Lock()
-	if finished { // fn returned as ctx ended: not abandoned
-		mu.Unlock()
+	rc.mu.Lock()
+	if rc.finished { // fn returned as ctx ended: not abandoned
+		rc.mu.Unlock()
 		release()
-		return <-done
+		return <-rc.done
 	}
-	abandoned = time.Now()
-	mu.Unlock()
+	rc.abandoned = time.Now()
+	rc.mu.Unlock()
 	lctx := context.WithoutCancel(ctx)
 	s.agents.abandoned.Add(lctx, 1)
 	s.agents.running.Add(lctx, 1)
 	s.log.LogAttrs(lctx, slog.LevelWarn, "agent did not return on cancellation; abandoned, its concurrency slot stays taken until it returns",
 		slog.String("request_id", reqID), slog.String("stage", stage), slog.String("cause", context.Cause(ctx).Error()))
 	return ctx.Err()
+}
+
+// runCall is one agent call run under a deadline (run).
+type runCall struct {
+	s            *Server
+	ctx          context.Context
+	reqID, stage string
+	release      func()
+	fn           func() error
+	done         chan error
+
+	mu        sync.Mutex
+	finished  bool
+	abandoned time.Time // set when the handler gave up on fn
+}
+
+// exec runs fn on its own goroutine; if the handler has abandoned it by the
+// time it returns, it frees the concurrency slot itself.
+func (rc *runCall) exec() {
+	err := call(rc.fn)
+	rc.mu.Lock()
+	rc.finished = true
+	since := rc.abandoned
+	rc.mu.Unlock()
+	rc.done <- err
+	if !since.IsZero() {
+		rc.release()
+		lctx := context.WithoutCancel(rc.ctx)
+		rc.s.agents.running.Add(lctx, -1)
+		rc.s.log.LogAttrs(lctx, slog.LevelWarn, "abandoned agent returned; concurrency slot freed",
+			slog.String("request_id", rc.reqID), slog.String("stage", rc.stage),
+			slog.Duration("late_by", time.Since(since)))
+	}
 }
 
 // admit does, for a decoded request of any route, what comes between
