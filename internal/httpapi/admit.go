@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -65,13 +67,32 @@ func newAgentMetrics() agentMetrics {
 // abandoned: counted, logged, and it keeps its concurrency slot until it
 // returns. release is called exactly once, when fn has returned.
 func (s *Server) run(ctx context.Context, reqID, stage string, release func(), fn func() error) error {
+	return s.runCall(&runCall{s: s, ctx: ctx, reqID: reqID, stage: stage, release: release, fn: fn})
+}
+
+// predict is run for s.agent.Predict(ctx, req), without a closure: the
+// response comes back in the runCall.
+func (s *Server) predict(ctx context.Context, reqID string, release func(), req *agent.Request) (*agent.Response, error) {
+	rc := &runCall{s: s, ctx: ctx, reqID: reqID, stage: "predict", release: release, req: req}
+	if err := s.runCall(rc); err != nil {
+		return nil, err // rc.resp is not read: an abandoned call may still write it
+	}
+	if rc.resp == nil {
+		return nil, errors.New("agent returned neither a response nor an error")
+	}
+	return rc.resp, nil
+}
+
+// runCall is run and predict: it makes rc's call as run describes.
+func (s *Server) runCall(rc *runCall) error {
+	ctx, release := rc.ctx, rc.release
 	if _, ok := ctx.Deadline(); !ok {
 		defer release()
-		return call(fn)
+		return rc.invoke()
 	}
-	// One allocation for the state the handler and fn's goroutine share
-	// (plus the channel and the goroutine), not one per variable.
-	rc := &runCall{s: s, ctx: ctx, reqID: reqID, stage: stage, release: release, fn: fn, done: make(chan error, 1)}
+	// One allocation for the state the handler and the call's goroutine
+	// share (plus the channel), not one per variable.
+	rc.done = make(chan error, 1)
 	select {
 	case s.callers <- rc: // a caller goroutine is idle: its stack is already grown
 	default:
@@ -95,7 +116,7 @@ func (s *Server) run(ctx context.Context, reqID, stage string, release func(), f
 	s.agents.abandoned.Add(lctx, 1)
 	s.agents.running.Add(lctx, 1)
 	s.log.LogAttrs(lctx, slog.LevelWarn, "agent did not return on cancellation; abandoned, its concurrency slot stays taken until it returns",
-		slog.String("request_id", reqID), slog.String("stage", stage), slog.String("cause", context.Cause(ctx).Error()))
+		slog.String("request_id", rc.reqID), slog.String("stage", rc.stage), slog.String("cause", context.Cause(ctx).Error()))
 	return ctx.Err()
 }
 
@@ -105,7 +126,9 @@ type runCall struct {
 	ctx          context.Context
 	reqID, stage string
 	release      func()
-	fn           func() error
+	fn           func() error // or, when nil, Predict(ctx, req) into resp
+	req          *agent.Request
+	resp         *agent.Response
 	done         chan error
 
 	mu        sync.Mutex
@@ -138,10 +161,24 @@ func (s *Server) caller(rc *runCall) {
 	}
 }
 
+// invoke makes the call, turning a panic into a *panicError (as call does).
+func (rc *runCall) invoke() (err error) {
+	if rc.fn != nil {
+		return call(rc.fn)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{value: v, stack: debug.Stack()}
+		}
+	}()
+	rc.resp, err = rc.s.agent.Predict(rc.ctx, rc.req)
+	return err
+}
+
 // exec runs fn on a goroutine of its own; if the handler has abandoned it by the
 // time it returns, it frees the concurrency slot itself.
 func (rc *runCall) exec() {
-	err := call(rc.fn)
+	err := rc.invoke()
 	rc.mu.Lock()
 	rc.finished = true
 	since := rc.abandoned
