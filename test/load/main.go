@@ -6,6 +6,8 @@
 //	ulimit -n 20000; go run ./test/load -scenario drain -streams 500 -hold 10s
 //	go run ./test/load -scenario garbage -requests 10000
 //	go run ./test/load -scenario echo [-caller verified] [-profile DIR] [-- more serve flags]
+//	go run ./test/load -scenario firstdelta -bin bin/serve
+//	go run ./test/load -scenario start -bin bin/serve
 //
 // Each server runs in its own process (this binary, re-executed with
 // -serve), so the peak RSS reported (VmHWM) is the server's alone.
@@ -52,6 +54,8 @@ func main() {
 	warmup := flag.Duration("warmup", time.Second, "echo: warm-up of each server")
 	caller := flag.String("caller", "anonymous", "echo: anonymous, or verified (a bearer token serve verifies against a workspace)")
 	profile := flag.String("profile", "", "echo: write CPU and allocation profiles of one more round of each server to this directory")
+	bin := flag.String("bin", "bin/serve", "firstdelta, start: the serve binary (make build)")
+	samples := flag.Int("samples", 20, "firstdelta, start: measurements of each")
 	serve := flag.String("serve", "", "internal: run a server (agentrt, bare, dev, cli, gin or workspace) and print its address")
 	pprof := flag.Bool("pprof", false, "internal: serve net/http/pprof on a loopback listener (cli, gin)")
 	answer := flag.String("answer", "", "internal: the file the gin baseline answers")
@@ -77,6 +81,10 @@ func main() {
 		err = drainScenario(*streams, *hold, *gap)
 	case "garbage":
 		err = garbageScenario(*requests, *conc, *settle)
+	case "firstdelta":
+		err = firstDeltaScenario(*bin, *samples, *gap)
+	case "start":
+		err = startScenario(*bin, *samples)
 	case "echo":
 		err = echoScenario(echoOptions{conns: *conns, rounds: *rounds, round: *round, warmup: *warmup,
 			caller: *caller, profileDir: *profile, serveArgs: flag.Args()})
