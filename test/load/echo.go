@@ -219,6 +219,23 @@ func startChild(args, env []string) (*child, error) {
 	return c, nil
 }
 
+// cpu is the CPU time (user and system) the child has used so far, from
+// /proc/PID/stat (clock ticks of 10 ms).
+func (c *child) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14
+	st, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
 // roundResult is one round against one server.
 type roundResult struct {
 	requests int
@@ -413,8 +430,8 @@ func echoScenario(o echoOptions) error {
 			return fmt.Errorf("%s warm-up: %d failed: %v", s.name, r.failed, r.firstErr)
 		}
 	}
-	fmt.Printf("%-6s %-8s %10s %9s %9s %7s\n", "round", "server", "req/s", "p50", "p99", "failed")
-	var ratios, rates [2][]float64
+	fmt.Printf("%-6s %-8s %10s %9s %9s %7s %12s\n", "round", "server", "req/s", "p50", "p99", "failed", "CPU µs/req")
+	var ratios, rates, cpuPer [2][]float64
 	for i := range o.rounds {
 		order := []int{0, 1}
 		if i%2 == 1 { // ABBA: neither server always runs right after the other's load
@@ -422,18 +439,26 @@ func echoScenario(o echoOptions) error {
 		}
 		var got [2]roundResult
 		for _, k := range order {
+			cpu0 := servers[k].c.cpu()
 			got[k] = drive(servers[k].c.addr, o.conns, o.round, headers)
 			r := got[k]
-			fmt.Printf("%-6d %-8s %10.0f %9s %9s %7d\n", i+1, servers[k].name, r.rate(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.failed)
+			per := (servers[k].c.cpu() - cpu0).Seconds() * 1e6 / float64(max(r.requests, 1))
+			cpuPer[k] = append(cpuPer[k], per)
+			fmt.Printf("%-6d %-8s %10.0f %9s %9s %7d %12.1f\n", i+1, servers[k].name, r.rate(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.failed, per)
 			if r.failed > 0 {
 				return fmt.Errorf("%s round %d: %d failed: %v", servers[k].name, i+1, r.failed, r.firstErr)
 			}
 			rates[k] = append(rates[k], r.rate())
 		}
 		ratios[0] = append(ratios[0], got[0].rate()/got[1].rate())
+		ratios[1] = append(ratios[1], cpuPer[1][i]/cpuPer[0][i])
 	}
 	fmt.Printf("ratio agentrt/gin per round: %s; median %.2f (median req/s %.0f vs %.0f)\n",
 		fmtRatios(ratios[0]), median(ratios[0]), median(rates[0]), median(rates[1]))
+	// Requests per CPU second of the server process: what each server costs,
+	// less sensitive than req/s to what else runs on the machine.
+	fmt.Printf("ratio of requests per server CPU second, agentrt/gin: %s; median %.2f (median %.1f vs %.1f CPU µs/req)\n",
+		fmtRatios(ratios[1]), median(ratios[1]), median(cpuPer[0]), median(cpuPer[1]))
 	fmt.Printf("load average after: %s\n", loadavg())
 
 	if o.profileDir != "" {
