@@ -10,7 +10,7 @@ PROD_TAGS := agentrt_nodev
 PODMAN  ?= podman
 FUZZTIME ?= 20s
 
-.PHONY: test vet fmt-check go-test js-test dev build build-dev build-prod image bench fuzz clean plugin
+.PHONY: test vet fmt-check go-test js-test dev build build-dev build-prod image bench bench-load fuzz clean plugin
 
 test: vet fmt-check go-test js-test
 
@@ -78,6 +78,17 @@ plugin:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Issue 17's load run (test/load -scenario echo; BENCHMARKS.md): serve
+# --agent echo against a bare gin handler, each in its own process, 32
+# keep-alive connections, alternating rounds; prints req/s, p50/p99 and the
+# median ratio, for an anonymous caller and for a verified bearer token.
+# More flags: make bench-load LOAD_FLAGS='-rounds 5 -profile /tmp/prof'.
+LOAD_FLAGS ?=
+bench-load:
+	$(GO) build -o bin/load ./test/load
+	state=$$(mktemp -d) && XDG_STATE_HOME=$$state bin/load -scenario echo $(LOAD_FLAGS) \
+	  && XDG_STATE_HOME=$$state bin/load -scenario echo -caller verified $(LOAD_FLAGS); rc=$$?; rm -rf "$$state"; exit $$rc
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) ./internal/httpapi/

@@ -120,18 +120,10 @@ func failedResponse(resp *agent.Response) error {
 }
 
 func (s *Server) serveChatJSON(ctx context.Context, c *gin.Context, req *agent.Request, meta chat.Meta, reqID string, release func(), bp *[]byte) {
-	var resp *agent.Response
-	err := s.run(ctx, reqID, "predict", release, func() error {
-		var err error
-		resp, err = s.agent.Predict(ctx, req)
-		if err == nil && resp == nil {
-			err = errors.New("agent returned neither a response nor an error")
-		}
-		if err == nil {
-			err = failedResponse(resp)
-		}
-		return err
-	})
+	resp, err := s.predict(ctx, reqID, release, req)
+	if err == nil {
+		err = failedResponse(resp)
+	}
 	if err != nil {
 		telemetry.RecordError(ctx, err)
 		e := s.agentError(ctx, c.Request, reqID, "predict", err)

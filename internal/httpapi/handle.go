@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -108,26 +110,32 @@ func (s *Server) handle(c *gin.Context) {
 // echoed in headers and logs), else makes one.
 func requestID(h string) string {
 	if h == "" || len(h) > 128 {
-		return agent.NewID("req")
+		return newRequestID()
 	}
 	for i := 0; i < len(h); i++ {
 		if h[i] < 0x21 || h[i] > 0x7e {
-			return agent.NewID("req")
+			return newRequestID()
 		}
 	}
 	return h
 }
 
+// newRequestID is "req_" and 32 hex digits, like agent.NewID("req"), from
+// math/rand/v2's per-thread ChaCha8 generator instead of crypto/rand: a
+// request id must be unique, not secret (it is echoed to the client and
+// logged), and this one costs no system call.
+func newRequestID() string {
+	var b [4 + 32]byte
+	copy(b[:], "req_")
+	var raw [16]byte
+	binary.LittleEndian.PutUint64(raw[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(raw[8:], rand.Uint64())
+	hex.Encode(b[4:], raw[:])
+	return string(b[:])
+}
+
 func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, d dialect.Dialect, st *stateReq, reqID string, release func(), bp *[]byte) {
-	var resp *agent.Response
-	err := s.run(ctx, reqID, "predict", release, func() error {
-		var err error
-		resp, err = s.agent.Predict(ctx, req)
-		if err == nil && resp == nil {
-			err = errors.New("agent returned neither a response nor an error")
-		}
-		return err
-	})
+	resp, err := s.predict(ctx, reqID, release, req)
 	if err != nil {
 		telemetry.RecordError(ctx, err)
 		e := s.agentError(ctx, c.Request, reqID, "predict", err)

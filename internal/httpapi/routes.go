@@ -44,10 +44,20 @@ var (
 	pingBody   = []byte("\n") // what MLflow's scoring server answers
 )
 
+// jsonContentType is shared by every answer and never modified (gin's
+// renderers do the same): Header().Set would allocate a slice per request.
+var jsonContentType = []string{"application/json"}
+
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// begun is what begin allocates per request.
+type begun struct {
+	env agent.Env
+	id  [1]string // the X-Request-Id header's value
 }
 
 // begin starts every request: its agent.Env with the request id (echoed in
@@ -55,8 +65,11 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 // telemetry, its server span and metrics, named after the matched route.
 func (s *Server) begin(c *gin.Context) {
 	r := c.Request
-	env := &agent.Env{RequestID: requestID(r.Header.Get("X-Request-Id")), Dev: s.dev}
-	c.Writer.Header().Set("X-Request-Id", env.RequestID)
+	// The env and the X-Request-Id header value in one allocation.
+	st := &begun{env: agent.Env{RequestID: requestID(r.Header.Get("X-Request-Id")), Dev: s.dev}}
+	env := &st.env
+	st.id[0] = env.RequestID
+	c.Writer.Header()["X-Request-Id"] = st.id[:]
 	ctx := agent.NewContext(r.Context(), env)
 	if telemetry.PayloadsEnabled() { // off by default: no context value, no allocation
 		ctx = payloads.NewContext(ctx, true)

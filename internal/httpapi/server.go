@@ -78,6 +78,8 @@ type Server struct {
 	store          store.Store
 	statePreparers []Preparer
 	bg             runs // background runs (background.go)
+
+	callers chan *runCall // to idle caller goroutines (admit.go); unbuffered
 }
 
 // New builds the server and its gin engine (in release mode).
@@ -99,6 +101,7 @@ func New(opts Options) (*Server, error) {
 		cors:      opts.CORS,
 		agents:    newAgentMetrics(),
 		store:     opts.Store,
+		callers:   make(chan *runCall),
 	}
 	if s.store == nil {
 		s.store = store.Off()

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -98,13 +99,44 @@ func (s *Server) Start(ctx context.Context, r *http.Request, route string) (cont
 	q := Request{s: s, rt: rt, r: r, env: agent.FromContext(ctx), start: time.Now()}
 	// Not the request's context: an exemplar of a gauge-like count is noise.
 	s.active.Add(context.Background(), 1, rt.activeOpts...)
-	ctx = s.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	ctx = s.prop.Extract(ctx, headerCarrier(r.Header))
 	ctx, q.span = s.tracer.Start(ctx, rt.name, serverKind)
 	q.ctx = ctx
 	return ctx, q
 }
 
 var serverKind = trace.WithSpanKind(trace.SpanKindServer)
+
+// headerCarrier is propagation.HeaderCarrier without its per-request
+// allocations: the propagators ask for lower-case keys ("traceparent",
+// "baggage"), which http.Header.Get must canonicalize into a new string on
+// every call. The W3C keys are mapped to their canonical form here.
+type headerCarrier http.Header
+
+func canonicalKey(key string) string {
+	switch key {
+	case "traceparent":
+		return "Traceparent"
+	case "tracestate":
+		return "Tracestate"
+	case "baggage":
+		return "Baggage"
+	}
+	return textproto.CanonicalMIMEHeaderKey(key)
+}
+
+func (hc headerCarrier) Get(key string) string {
+	if v := hc[canonicalKey(key)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (hc headerCarrier) Values(key string) []string { return hc[canonicalKey(key)] }
+
+func (hc headerCarrier) Set(key, value string) { http.Header(hc).Set(key, value) }
+
+func (hc headerCarrier) Keys() []string { return propagation.HeaderCarrier(hc).Keys() }
 
 // End records the response status on the span and the metrics and ends the
 // span. Statuses of 500 and up mark the span as failed, as the HTTP semantic

@@ -5,11 +5,15 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentrt/agentrt/agent"
@@ -197,5 +201,40 @@ func TestServerConcurrent(t *testing.T) {
 		if m := rt.durations.m.Load(); m == nil || len(*m) != 3 {
 			t.Errorf("status cache of %s: %v, want 3 entries", rt.name, m)
 		}
+	}
+}
+
+// TestHeaderCarrier: the allocation-free carrier reads what
+// propagation.HeaderCarrier reads, for the propagators' lower-case keys and
+// any other, so trace context and baggage still come in.
+func TestHeaderCarrier(t *testing.T) {
+	h := http.Header{}
+	h.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	h.Set("tracestate", "congo=t61rcWkgMzE")
+	h.Add("baggage", "user=alice")
+	h.Add("baggage", "tenant=7")
+	h.Set("x-other", "v")
+	for _, k := range []string{"traceparent", "tracestate", "baggage", "x-other", "X-Other", "missing"} {
+		if got, want := headerCarrier(h).Get(k), propagation.HeaderCarrier(h).Get(k); got != want {
+			t.Errorf("Get(%q) = %q, want %q", k, got, want)
+		}
+		if got, want := headerCarrier(h).Values(k), propagation.HeaderCarrier(h).Values(k); !slices.Equal(got, want) {
+			t.Errorf("Values(%q) = %q, want %q", k, got, want)
+		}
+	}
+	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	ctx := prop.Extract(context.Background(), headerCarrier(h))
+	if sc := trace.SpanContextFromContext(ctx); sc.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" || !sc.IsRemote() {
+		t.Errorf("span context %v", sc)
+	}
+	if b := baggage.FromContext(ctx); b.Member("user").Value() != "alice" || b.Member("tenant").Value() != "7" {
+		t.Errorf("baggage %v", b)
+	}
+	if returnTraceKey != textproto.CanonicalMIMEHeaderKey(ReturnTraceHeader) {
+		t.Errorf("returnTraceKey %q", returnTraceKey)
+	}
+	h.Set(ReturnTraceHeader, " TRUE ")
+	if !WantsTraceID(h) {
+		t.Error("WantsTraceID = false")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
@@ -32,6 +33,8 @@ const (
 // response (metadata.trace_id, or a final {"trace_id": …} stream frame).
 const ReturnTraceHeader = "x-mlflow-return-trace-id"
 
+const returnTraceKey = "X-Mlflow-Return-Trace-Id" // textproto.CanonicalMIMEHeaderKey(ReturnTraceHeader)
+
 // Transport returns base (http.DefaultTransport when nil) wrapped with the
 // otelhttp client instrumentation: a client span per call, the
 // http.client.* metrics, and the traceparent header on every outgoing
@@ -45,9 +48,20 @@ func Transport(base http.RoundTripper) http.RoundTripper {
 // caller's principal (from agent.FromContext(ctx)) and the input when payload
 // recording is on. End it with End.
 func StartPredict(ctx context.Context, stream bool, input any) (context.Context, trace.Span) {
-	if parent := trace.SpanFromContext(ctx); !parent.IsRecording() && !parent.SpanContext().IsValid() {
-		if _, noop := otel.GetTracerProvider().(tracenoop.TracerProvider); noop {
-			return ctx, parent // tracing disabled: nothing to build
+	if parent := trace.SpanFromContext(ctx); !parent.IsRecording() {
+		switch tp := otel.GetTracerProvider().(type) {
+		case tracenoop.TracerProvider:
+			if !parent.SpanContext().IsValid() {
+				return ctx, parent // tracing disabled: nothing to build
+			}
+		case *sdktrace.TracerProvider:
+			// Setup's provider when no exporter is configured samples no
+			// span: a predict span would only be a new span id under the
+			// server span, recorded nowhere. The trace id (logs, MLflow's
+			// trace id, outgoing traceparent) is the server span's either way.
+			if tp == unrecorded.Load() {
+				return ctx, parent
+			}
 		}
 	}
 	ctx, span := tracer().Start(ctx, "predict")
@@ -69,6 +83,10 @@ func StartPredict(ctx context.Context, stream bool, input any) (context.Context,
 	}
 	return ctx, span
 }
+
+// unrecorded is the tracer provider Setup installed because nothing would
+// receive a span: it samples none (NeverSample, set at construction).
+var unrecorded atomic.Pointer[sdktrace.TracerProvider]
 
 // maxPayload bounds a recorded payload attribute; exporters and backends
 // reject or truncate huge attributes anyway.
@@ -153,7 +171,10 @@ func MLflowTraceID(ctx context.Context) string {
 // WantsTraceID reports whether the request asked for its trace id back
 // (header x-mlflow-return-trace-id: true).
 func WantsTraceID(h http.Header) bool {
-	return strings.EqualFold(strings.TrimSpace(h.Get(ReturnTraceHeader)), "true")
+	// By its canonical key: Get would canonicalize ReturnTraceHeader into a
+	// new string on every request.
+	v := h[returnTraceKey]
+	return len(v) > 0 && strings.EqualFold(strings.TrimSpace(v[0]), "true")
 }
 
 // The globals can be replaced (tests call Setup repeatedly), so tracer and

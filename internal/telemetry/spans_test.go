@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -321,3 +323,46 @@ func TestTraceIDWithoutSpan(t *testing.T) {
 }
 
 var _ sdktrace.SpanProcessor = (*ConsoleProcessor)(nil)
+
+// TestStartPredictWithoutExporter: with no exporter Setup samples no span,
+// so StartPredict builds none (the agent call runs under the server span,
+// with its trace id); with a span processor the predict span is recorded
+// as a child of the server span.
+func TestStartPredictWithoutExporter(t *testing.T) {
+	cleanEnv(t, nil)
+	predict := func() (server, child trace.SpanContext, recording bool) {
+		r := httptest.NewRequest(http.MethodPost, "/responses", nil)
+		ctx, q := NewServer().Start(agent.NewContext(r.Context(), &agent.Env{}), r, "/responses")
+		defer q.End(200)
+		pctx, span := StartPredict(ctx, false, nil)
+		defer span.End()
+		return trace.SpanContextFromContext(ctx), trace.SpanContextFromContext(pctx), span.IsRecording()
+	}
+
+	tel, err := Setup(context.Background(), Options{Getenv: os.Getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, child, rec := predict()
+	_ = tel.Shutdown(context.Background())
+	if !srv.IsValid() || !child.Equal(srv) || rec {
+		t.Errorf("no exporter: server %v, predict %v (recording %v); want the server span's context, unrecorded", srv, child, rec)
+	}
+
+	_, mem := setupMem(t, Options{})
+	srv, child, rec = predict()
+	if !rec || child.TraceID() != srv.TraceID() || child.SpanID() == srv.SpanID() {
+		t.Errorf("with a processor: server %v, predict %v (recording %v)", srv, child, rec)
+	}
+	if names := spanNames(mem.GetSpans()); !slices.Contains(names, "predict") {
+		t.Errorf("spans %v, want predict", names)
+	}
+}
+
+func spanNames(spans tracetest.SpanStubs) []string {
+	var n []string
+	for _, s := range spans {
+		n = append(n, s.Name)
+	}
+	return n
+}

@@ -285,6 +285,10 @@ func (t *Telemetry) tracerProviderFor(ctx context.Context, res *resource.Resourc
 		// Nothing would receive a span: record none. Spans keep valid
 		// contexts, so trace ids are still made, propagated and returned.
 		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.NeverSample()))
+		t.TracesExporter = strings.Join(used, ",")
+		tp := sdktrace.NewTracerProvider(tpOpts...)
+		unrecorded.Store(tp)
+		return tp, nil
 	}
 	t.TracesExporter = strings.Join(used, ",")
 	return sdktrace.NewTracerProvider(tpOpts...), nil

@@ -5,6 +5,9 @@
 //	ulimit -n 20000; go run ./test/load -scenario sse -streams 2000 -hold 30s
 //	ulimit -n 20000; go run ./test/load -scenario drain -streams 500 -hold 10s
 //	go run ./test/load -scenario garbage -requests 10000
+//	go run ./test/load -scenario echo [-caller verified] [-profile DIR] [-- more serve flags]
+//	go run ./test/load -scenario firstdelta -bin bin/serve
+//	go run ./test/load -scenario start -bin bin/serve
 //
 // Each server runs in its own process (this binary, re-executed with
 // -serve), so the peak RSS reported (VmHWM) is the server's alone.
@@ -38,17 +41,34 @@ import (
 )
 
 func main() {
-	scenario := flag.String("scenario", "sse", "sse (streams held open), drain (SIGTERM during streams) or garbage (hostile identities against serve --dev)")
+	scenario := flag.String("scenario", "sse", "sse (streams held open), drain (SIGTERM during streams), garbage (hostile identities against serve --dev) or echo (serve --agent echo against bare gin, req/s)")
 	requests := flag.Int("requests", 10000, "garbage: hostile requests")
 	conc := flag.Int("concurrency", 64, "garbage: concurrent requests")
 	settle := flag.Duration("settle", time.Minute, "garbage: how long to wait for RSS to return near the warm baseline")
 	streams := flag.Int("streams", 2000, "concurrent streams")
 	hold := flag.Duration("hold", 30*time.Second, "how long each stream lasts")
 	gap := flag.Duration("gap", 100*time.Millisecond, "time between tokens")
-	serve := flag.String("serve", "", "internal: run a server (agentrt or bare) and print its address")
+	conns := flag.Int("conns", 32, "echo: keep-alive connections")
+	rounds := flag.Int("rounds", 3, "echo: alternating rounds")
+	round := flag.Duration("round", 4*time.Second, "echo: length of one round")
+	warmup := flag.Duration("warmup", time.Second, "echo: warm-up of each server")
+	caller := flag.String("caller", "anonymous", "echo: anonymous, or verified (a bearer token serve verifies against a workspace)")
+	profile := flag.String("profile", "", "echo: write CPU and allocation profiles of one more round of each server to this directory")
+	bin := flag.String("bin", "bin/serve", "firstdelta, start: the serve binary (make build)")
+	samples := flag.Int("samples", 20, "firstdelta, start: measurements of each")
+	serve := flag.String("serve", "", "internal: run a server (agentrt, bare, dev, cli, gin or workspace) and print its address")
+	pprof := flag.Bool("pprof", false, "internal: serve net/http/pprof on a loopback listener (cli, gin)")
+	answer := flag.String("answer", "", "internal: the file the gin baseline answers")
 	flag.Parse()
-	if *serve == "dev" {
+	switch *serve {
+	case "dev":
 		os.Exit(runDev())
+	case "cli":
+		os.Exit(runCLI(flag.Args(), *pprof))
+	case "gin":
+		os.Exit(runGin(*answer, *pprof))
+	case "workspace":
+		os.Exit(runWorkspace())
 	}
 	if *serve != "" {
 		os.Exit(runServer(*serve, *hold, *gap))
@@ -61,6 +81,13 @@ func main() {
 		err = drainScenario(*streams, *hold, *gap)
 	case "garbage":
 		err = garbageScenario(*requests, *conc, *settle)
+	case "firstdelta":
+		err = firstDeltaScenario(*bin, *samples, *gap)
+	case "start":
+		err = startScenario(*bin, *samples)
+	case "echo":
+		err = echoScenario(echoOptions{conns: *conns, rounds: *rounds, round: *round, warmup: *warmup,
+			caller: *caller, profileDir: *profile, serveArgs: flag.Args()})
 	default:
 		err = fmt.Errorf("unknown scenario %q", *scenario)
 	}
