@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/examples/echo"
+	"github.com/agentrt/agentrt/internal/httperr"
 	"github.com/agentrt/agentrt/internal/pgtest"
 	"github.com/agentrt/agentrt/internal/server"
 	"github.com/agentrt/agentrt/internal/store"
@@ -58,3 +61,16 @@ func BenchmarkStoreRequest(b *testing.B) {
 		})
 	}
 }
+
+// tokenIdentity verifies "Bearer <name>" for alice and bob; anything else
+// is refused.
+var tokenIdentity = server.PreparerFunc(func(ctx context.Context, r *http.Request, env *agent.Env) (context.Context, error) {
+	ids := map[string]string{"alice": "1001", "bob": "1002"}
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	id, ok := ids[tok]
+	if !ok {
+		return ctx, httperr.Unauthenticated("credential rejected")
+	}
+	env.Caller = agent.Caller{Identity: agent.Identity{PrincipalID: id}, Authenticated: true}
+	return ctx, nil
+})
