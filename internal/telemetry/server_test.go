@@ -151,11 +151,31 @@ func TestServerMetrics(t *testing.T) {
 	if v, ok := sample(fams, "http_server_active_requests", nil); !ok || v != 0 {
 		t.Errorf("http_server_active_requests = %v (found %v), want 0", v, ok)
 	}
-	if n := len(mem.GetSpans()); n != 7 {
-		t.Errorf("%d spans, want 7 (probes are not traced)", n)
+	// In flight: two POSTs on different routes share one series (active
+	// requests carry method and scheme, not the route); a probe is not
+	// counted.
+	var open []Request
+	for _, route := range []string{"/responses", "/invocations", "/health"} {
+		r := httptest.NewRequest("POST", route, nil)
+		_, q := s.Start(r.Context(), r, route)
+		open = append(open, q)
 	}
-	if m := s.routes.m.Load(); m == nil || len(*m) != 6 {
-		t.Errorf("route cache %v, want 6 entries (POST and _OTHER on /responses, four probes)", m)
+	fams = scrape(t, tel.MetricsHandler())
+	if v, ok := sample(fams, "http_server_active_requests", map[string]string{"http_request_method": "POST", "url_scheme": "http"}); !ok || v != 2 {
+		t.Errorf("http_server_active_requests in flight = %v (found %v), want 2", v, ok)
+	}
+	for _, q := range open {
+		q.End(200)
+	}
+	fams = scrape(t, tel.MetricsHandler())
+	if v, ok := sample(fams, "http_server_active_requests", map[string]string{"http_request_method": "POST"}); !ok || v != 0 {
+		t.Errorf("http_server_active_requests after = %v (found %v), want 0", v, ok)
+	}
+	if n := len(mem.GetSpans()); n != 9 {
+		t.Errorf("%d spans, want 9 (probes are not traced)", n)
+	}
+	if m := s.routes.m.Load(); m == nil || len(*m) != 8 {
+		t.Errorf("route cache %v, want 8 entries (POST and _OTHER on /responses, POST /invocations and /health, four probes)", m)
 	}
 }
 
