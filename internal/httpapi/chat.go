@@ -144,15 +144,9 @@ func (s *Server) serveChatJSON(ctx context.Context, c *gin.Context, req *agent.R
 // carrying the error body the JSON answer would have had, then [DONE].
 func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat.Request, meta chat.Meta, reqID string, release func()) {
 	req := creq.Agent
-	w := c.Writer
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	out := s.openSSE(c.Writer)
 	defer telemetry.StreamStarted(ctx)() // telemetry: agentrt.streams.active
 
-	out := &sse{w: w, rc: http.NewResponseController(w), timeout: s.limits.WriteTimeout, buf: make([]byte, 0, 2048)}
 	cs := chat.NewStream(meta, creq.IncludeUsage)
 	out.buf = cs.Start(out.buf)
 	_ = out.flush()

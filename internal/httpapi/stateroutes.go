@@ -320,13 +320,7 @@ const tailBatch = 256
 // again when it expires, and ends a run whose process was lost (its
 // response.incomplete event then ends the stream like any other).
 func (s *Server) tail(ctx context.Context, c *gin.Context, owner, id string, after int64, lease time.Time) {
-	w := c.Writer
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	out := &sse{w: w, rc: http.NewResponseController(w), timeout: s.limits.WriteTimeout, buf: make([]byte, 0, 2048)}
+	out := s.openSSE(c.Writer)
 	_ = out.flush() // the headers
 	for {
 		evs, err := s.store.Events(ctx, owner, id, after, tailBatch)

@@ -34,6 +34,17 @@ type sse struct {
 	encErr  error // an event that could not be encoded
 }
 
+// openSSE sends the status and headers of an event stream (not yet
+// flushed) and returns its writer: from here on the status is 200.
+func (s *Server) openSSE(w gin.ResponseWriter) *sse {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // proxies must not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	return &sse{w: w, rc: http.NewResponseController(w), timeout: s.limits.WriteTimeout, buf: make([]byte, 0, 2048)}
+}
+
 func (s *sse) frame(ev *agent.StreamEvent) {
 	start := len(s.buf)
 	b, err := wire.AppendEvent(append(s.buf, "data: "...), ev)
@@ -180,15 +191,9 @@ func (y *synth) finish() {
 // serveStream answers with an SSE stream. Preparers have run; from here on
 // the status is 200 and failures become an error event.
 func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Request, d dialect.Dialect, st *stateReq, reqID string, release func()) {
-	w := c.Writer
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	out := s.openSSE(c.Writer)
 	defer telemetry.StreamStarted(ctx)() // telemetry: agentrt.streams.active
 
-	out := &sse{w: w, rc: http.NewResponseController(w), timeout: s.limits.WriteTimeout, buf: make([]byte, 0, 2048)}
 	resp := &agent.Response{}
 	s.envelope(resp, req)
 	st.annotate(resp) // state.go
