@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
@@ -70,20 +71,124 @@ func (s *Server) run(ctx context.Context, reqID, stage string, release func(), f
 	return s.runCall(&runCall{s: s, ctx: ctx, reqID: reqID, stage: stage, release: release, fn: fn})
 }
 
-// predict is run for s.agent.Predict(ctx, req), without a closure: the
-// response comes back in the runCall.
-func (s *Server) predict(ctx context.Context, reqID string, release func(), req *agent.Request) (*agent.Response, error) {
-	rc := &runCall{s: s, ctx: ctx, reqID: reqID, stage: "predict", release: release, req: req}
-	if err := s.runCall(rc); err != nil {
-		return nil, err // rc.resp is not read: an abandoned call may still write it
+// predict calls the agent's Predict on the handler's goroutine and
+// returns its response; when ok is false the answer (an error) has been
+// sent, or the client is gone, and the caller has nothing more to do.
+//
+// Unlike run, it does not hand the call to another goroutine: that handoff
+// (a wake-up of another thread and two goroutine switches) cost more than
+// the rest of an echo request. Under the request timeout (call is not nil)
+// a watchdog answers for the call instead if it is still running at the
+// deadline: it sends the 504 (complete, with Content-Length and
+// Connection: close, so that the client neither waits for nor reuses the
+// connection the call still holds), and the call is abandoned as run
+// describes. release is called once Predict has returned.
+func (s *Server) predict(ctx context.Context, call *callCtx, c *gin.Context, reqID string, release func(), req *agent.Request) (resp *agent.Response, ok bool) {
+	var err error
+	switch {
+	case call == nil:
+		resp, err = s.invokePredict(ctx, req)
+		release()
+	case ctx.Err() != nil: // the preparers used up the time, or the client left
+		release()
+		err = ctx.Err()
+	default:
+		w := &call.wd
+		w.s, w.c, w.ctx, w.reqID = s, c, ctx, reqID
+		w.timer = time.AfterFunc(time.Until(call.deadline), w.fire)
+		resp, err = s.invokePredict(ctx, req)
+		abandoned := !w.timer.Stop() && w.finish()
+		release()
+		if abandoned {
+			lctx := context.WithoutCancel(ctx)
+			s.agents.running.Add(lctx, -1)
+			s.log.LogAttrs(lctx, slog.LevelWarn, "abandoned agent returned; concurrency slot freed",
+				slog.String("request_id", reqID), slog.String("stage", "predict"),
+				slog.Duration("late_by", time.Since(w.abandoned)))
+			return nil, false
+		}
 	}
-	if rc.resp == nil {
-		return nil, errors.New("agent returned neither a response nor an error")
+	if err == nil && resp == nil {
+		err = errors.New("agent returned neither a response nor an error")
 	}
-	return rc.resp, nil
+	if err != nil {
+		s.answerError(ctx, c, reqID, "predict", err)
+		return nil, false
+	}
+	return resp, true
 }
 
-// runCall is run and predict: it makes rc's call as run describes.
+// invokePredict calls Predict, turning a panic into a *panicError.
+func (s *Server) invokePredict(ctx context.Context, req *agent.Request) (resp *agent.Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{value: v, stack: debug.Stack()}
+		}
+	}()
+	return s.agent.Predict(ctx, req)
+}
+
+// answerError answers a failed agent call (or stage) with its error, or
+// with nothing when the client is gone.
+func (s *Server) answerError(ctx context.Context, c *gin.Context, reqID, stage string, err error) {
+	telemetry.RecordError(ctx, err)
+	if e := s.agentError(ctx, c.Request, reqID, stage, err); e.Status != 499 {
+		s.fail(c, e)
+	}
+}
+
+// watchdog answers for a Predict call still running at its deadline
+// (predict).
+type watchdog struct {
+	s     *Server
+	c     *gin.Context
+	ctx   context.Context
+	reqID string
+	timer *time.Timer
+
+	mu        sync.Mutex
+	finished  bool      // Predict returned first
+	abandoned time.Time // or the watchdog answered first
+}
+
+// fire runs at the deadline. The handler's goroutine is in Predict, so the
+// response writer is the watchdog's until finish.
+func (w *watchdog) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.finished {
+		return
+	}
+	w.abandoned = time.Now()
+	s, ctx := w.s, w.ctx
+	<-ctx.Done() // the context's own timer is due too
+	lctx := context.WithoutCancel(ctx)
+	s.agents.abandoned.Add(lctx, 1)
+	s.agents.running.Add(lctx, 1)
+	s.log.LogAttrs(lctx, slog.LevelWarn, "agent did not return on cancellation; abandoned, its concurrency slot stays taken until it returns",
+		slog.String("request_id", w.reqID), slog.String("stage", "predict"), slog.String("cause", context.Cause(ctx).Error()))
+	e := s.agentError(ctx, w.c.Request, w.reqID, "predict", ctx.Err())
+	if e.Status == 499 {
+		return
+	}
+	telemetry.RecordError(ctx, ctx.Err())
+	h := w.c.Writer.Header()
+	h.Set("Connection", "close")
+	h.Set("Content-Length", strconv.Itoa(len(e.Body())))
+	s.fail(w.c, e)
+	w.c.Writer.Flush()
+}
+
+// finish reports whether the watchdog answered for the call; from here on
+// it will not.
+func (w *watchdog) finish() (abandoned bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.finished = true
+	return !w.abandoned.IsZero()
+}
+
+// runCall makes rc's call as run describes.
 func (s *Server) runCall(rc *runCall) error {
 	ctx, release := rc.ctx, rc.release
 	if _, ok := ctx.Deadline(); !ok {
@@ -126,9 +231,7 @@ type runCall struct {
 	ctx          context.Context
 	reqID, stage string
 	release      func()
-	fn           func() error // or, when nil, Predict(ctx, req) into resp
-	req          *agent.Request
-	resp         *agent.Response
+	fn           func() error
 	done         chan error
 
 	mu        sync.Mutex
@@ -161,19 +264,8 @@ func (s *Server) caller(rc *runCall) {
 	}
 }
 
-// invoke makes the call, turning a panic into a *panicError (as call does).
-func (rc *runCall) invoke() (err error) {
-	if rc.fn != nil {
-		return call(rc.fn)
-	}
-	defer func() {
-		if v := recover(); v != nil {
-			err = &panicError{value: v, stack: debug.Stack()}
-		}
-	}()
-	rc.resp, err = rc.s.agent.Predict(rc.ctx, rc.req)
-	return err
-}
+// invoke makes the call, turning a panic into a *panicError.
+func (rc *runCall) invoke() error { return call(rc.fn) }
 
 // exec runs fn on a goroutine of its own; if the handler has abandoned it by the
 // time it returns, it frees the concurrency slot itself.
@@ -199,15 +291,16 @@ func (rc *runCall) exec() {
 // agent call, a concurrency slot (503 when none is free), the request
 // timeout, and the preparers (identity, clients, tools), whose errors are
 // answered like the agent's. When ok is false the answer has been sent and
-// nothing is held; otherwise the caller must call cancel, and release
-// exactly once (run does).
+// nothing is held; otherwise the caller must call call.end (call is nil
+// without a request timeout), and release exactly once (run and predict
+// do).
 //
 // The body is in by then (the server's ReadTimeout bounded it; net/http
 // lifts the read deadline at its end), and only decoded, valid requests
 // compete for a slot. The server's WriteTimeout, counted from the
 // request's start, must not cut the answer: the write deadline now covers
 // the whole agent call plus one write.
-func (s *Server) admit(c *gin.Context, req *agent.Request) (ctx context.Context, release, cancel func(), ok bool) {
+func (s *Server) admit(c *gin.Context, req *agent.Request) (ctx context.Context, call *callCtx, release func(), ok bool) {
 	r := c.Request
 	ctx = r.Context()
 	env := agent.FromContext(ctx)
@@ -222,15 +315,15 @@ func (s *Server) admit(c *gin.Context, req *agent.Request) (ctx context.Context,
 		s.fail(c, s.unavailable())
 		return nil, nil, nil, false
 	}
-	cancel = func() {}
 	if d := s.limits.RequestTimeout; d > 0 {
-		ctx, cancel = context.WithTimeout(ctx, d)
+		call = newCallCtx(ctx, d)
+		ctx = call
 	}
 	for _, p := range s.preparers {
 		next, err := p.Prepare(ctx, r, env)
 		if err != nil {
 			s.fail(c, s.stateAuthError(req, s.agentError(ctx, r, env.RequestID, "prepare", err))) // state.go: 404 on a continue
-			cancel()
+			call.end()
 			release()
 			return nil, nil, nil, false
 		}
@@ -238,5 +331,5 @@ func (s *Server) admit(c *gin.Context, req *agent.Request) (ctx context.Context,
 			ctx = next
 		}
 	}
-	return ctx, release, cancel, true
+	return ctx, call, release, true
 }

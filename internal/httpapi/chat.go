@@ -76,11 +76,11 @@ func (s *Server) handleChat(c *gin.Context) {
 		meta.Model = s.name
 	}
 
-	ctx, release, cancel, ok := s.admit(c, req)
+	ctx, call, release, ok := s.admit(c, req)
 	if !ok {
 		return
 	}
-	defer cancel()
+	defer call.end()
 	held := true // until run takes over release
 	defer func() {
 		if held {
@@ -95,7 +95,7 @@ func (s *Server) handleChat(c *gin.Context) {
 	if creq.Stream {
 		s.serveChatStream(ctx, c, creq, meta, reqID, release)
 	} else {
-		s.serveChatJSON(ctx, c, req, meta, reqID, release, bp)
+		s.serveChatJSON(ctx, call, c, req, meta, reqID, release, bp)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
@@ -119,17 +119,13 @@ func failedResponse(resp *agent.Response) error {
 	return errFailedResponse
 }
 
-func (s *Server) serveChatJSON(ctx context.Context, c *gin.Context, req *agent.Request, meta chat.Meta, reqID string, release func(), bp *[]byte) {
-	resp, err := s.predict(ctx, reqID, release, req)
-	if err == nil {
-		err = failedResponse(resp)
+func (s *Server) serveChatJSON(ctx context.Context, call *callCtx, c *gin.Context, req *agent.Request, meta chat.Meta, reqID string, release func(), bp *[]byte) {
+	resp, ok := s.predict(ctx, call, c, reqID, release, req)
+	if !ok {
+		return
 	}
-	if err != nil {
-		telemetry.RecordError(ctx, err)
-		e := s.agentError(ctx, c.Request, reqID, "predict", err)
-		if e.Status != 499 {
-			s.fail(c, e)
-		}
+	if err := failedResponse(resp); err != nil {
+		s.answerError(ctx, c, reqID, "predict", err)
 		return
 	}
 	body := chat.AppendCompletion((*bp)[:0], meta, resp)

@@ -73,9 +73,11 @@ func TestLateTimeoutIsA504WithBody(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBlocker()
-			t.Cleanup(func() { close(b.release) }) // runs before the server closes
 			api := newAPI(t, httpapi.Options{Agent: b, Limits: httpapi.Limits{RequestTimeout: 400 * time.Millisecond}})
 			ts := serveTimeouts(t, api.Handler(), tc.read, tc.write)
+			// Cleanups run last first: the abandoned call returns, then
+			// the server closes (Close waits for its handlers).
+			t.Cleanup(func() { close(b.release) })
 			resp, err := http.Post(ts.URL+"/responses", "application/json", strings.NewReader(`{"input":"x"}`))
 			if err != nil {
 				t.Fatalf("no reply: %v", err)
@@ -88,6 +90,11 @@ func TestLateTimeoutIsA504WithBody(t *testing.T) {
 			var eb errBody
 			if resp.StatusCode != http.StatusGatewayTimeout || json.Unmarshal(raw, &eb) != nil || eb.ErrorCode != "DEADLINE_EXCEEDED" {
 				t.Fatalf("got %d %q, want 504 DEADLINE_EXCEEDED", resp.StatusCode, raw)
+			}
+			// The abandoned call still holds the connection: the client
+			// must not queue its next request behind it.
+			if !resp.Close {
+				t.Error("the 504 for an abandoned call does not close its connection")
 			}
 		})
 	}

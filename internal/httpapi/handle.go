@@ -71,11 +71,11 @@ func (s *Server) handle(c *gin.Context) {
 
 	// The body is in, decoded and valid: only such requests compete for a
 	// slot (admit.go).
-	ctx, release, cancel, ok := s.admit(c, req)
+	ctx, call, release, ok := s.admit(c, req)
 	if !ok {
 		return
 	}
-	defer cancel()
+	defer call.end()
 
 	// state.go: store, previous_response_id, item_reference, conversation.
 	st, e := s.beginState(ctx, req, background)
@@ -96,7 +96,7 @@ func (s *Server) handle(c *gin.Context) {
 	if req.Stream {
 		s.serveStream(ctx, c, req, d, st, reqID, release)
 	} else {
-		s.serveJSON(ctx, c, req, d, st, reqID, release, bp)
+		s.serveJSON(ctx, call, c, req, d, st, reqID, release, bp)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
@@ -134,14 +134,9 @@ func newRequestID() string {
 	return string(b[:])
 }
 
-func (s *Server) serveJSON(ctx context.Context, c *gin.Context, req *agent.Request, d dialect.Dialect, st *stateReq, reqID string, release func(), bp *[]byte) {
-	resp, err := s.predict(ctx, reqID, release, req)
-	if err != nil {
-		telemetry.RecordError(ctx, err)
-		e := s.agentError(ctx, c.Request, reqID, "predict", err)
-		if e.Status != 499 {
-			s.fail(c, e)
-		}
+func (s *Server) serveJSON(ctx context.Context, call *callCtx, c *gin.Context, req *agent.Request, d dialect.Dialect, st *stateReq, reqID string, release func(), bp *[]byte) {
+	resp, ok := s.predict(ctx, call, c, reqID, release, req)
+	if !ok {
 		return
 	}
 	resp.Output = dialect.Output(d, s.name, resp.Output)
