@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -287,10 +286,9 @@ func (rc *runCall) exec() {
 }
 
 // admit does, for a decoded request of any route, what comes between
-// decoding and the agent call, in this order: the write deadline that covers the
-// agent call, a concurrency slot (503 when none is free), the request
-// timeout, and the preparers (identity, clients, tools), whose errors are
-// answered like the agent's. When ok is false the answer has been sent and
+// decoding and the agent call, in this order: a concurrency slot (503 when
+// none is free), the request timeout, and the preparers (identity,
+// clients, tools), whose errors are answered like the agent's. When ok is false the answer has been sent and
 // nothing is held; otherwise the caller must call call.end (call is nil
 // without a request timeout), and release exactly once (run and predict
 // do).
@@ -298,18 +296,13 @@ func (rc *runCall) exec() {
 // The body is in by then (the server's ReadTimeout bounded it; net/http
 // lifts the read deadline at its end), and only decoded, valid requests
 // compete for a slot. The server's WriteTimeout, counted from the
-// request's start, must not cut the answer: the write deadline now covers
-// the whole agent call plus one write.
+// request's start, must not cut the answer: whatever writes after the
+// agent call or the preparers gives its write a deadline of its own
+// (extendWrite, sse.flush).
 func (s *Server) admit(c *gin.Context, req *agent.Request) (ctx context.Context, call *callCtx, release func(), ok bool) {
 	r := c.Request
 	ctx = r.Context()
 	env := agent.FromContext(ctx)
-	rc := http.NewResponseController(c.Writer)
-	if d := s.limits.RequestTimeout; d > 0 {
-		_ = rc.SetWriteDeadline(time.Now().Add(d + s.limits.WriteTimeout)) // unsupported on recorders: ignore
-	} else {
-		_ = rc.SetWriteDeadline(time.Time{}) // each write sets its own
-	}
 	release, ok = s.acquire()
 	if !ok {
 		s.fail(c, s.unavailable())

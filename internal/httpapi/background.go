@@ -224,6 +224,7 @@ func (s *Server) startBackground(ctx context.Context, c *gin.Context, req *agent
 		s.fail(c, s.storeError(ctx, "encode", resp.ID, err))
 		return
 	}
+	s.extendWrite(c.Writer)
 	writeJSON(c.Writer, http.StatusOK, body)
 }
 

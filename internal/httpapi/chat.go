@@ -131,7 +131,7 @@ func (s *Server) serveChatJSON(ctx context.Context, call *callCtx, c *gin.Contex
 	body := chat.AppendCompletion((*bp)[:0], meta, resp)
 	*bp = body[:0]
 	s.extendWrite(c.Writer)
-	c.Writer.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	setContentLength(c.Writer, len(body))
 	writeJSON(c.Writer, http.StatusOK, body)
 }
 

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -163,7 +162,7 @@ func (s *Server) serveJSON(ctx context.Context, call *callCtx, c *gin.Context, r
 	}
 	*bp = body[:0]
 	s.extendWrite(c.Writer)
-	c.Writer.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	setContentLength(c.Writer, len(body))
 	writeJSON(c.Writer, http.StatusOK, body)
 }
 

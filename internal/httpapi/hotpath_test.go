@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -55,10 +56,10 @@ func (f predictFunc) Predict(ctx context.Context, req *agent.Request) (*agent.Re
 	return f(ctx, req)
 }
 
-// TestPredictUnderDeadline: with a request timeout the agent call runs on a
-// caller goroutine (reused while one is idle); its answer, its error, its
-// panic and a nil response all come back to the request that made the call,
-// request after request.
+// TestPredictUnderDeadline: with a request timeout the agent call runs
+// under the watchdog (admit.go); its answer, its error, its panic and a nil
+// response all come back to the request that made the call, request after
+// request.
 func TestPredictUnderDeadline(t *testing.T) {
 	a := predictFunc(func(ctx context.Context, req *agent.Request) (*agent.Response, error) {
 		if _, ok := ctx.Deadline(); !ok {
@@ -97,6 +98,34 @@ func TestPredictUnderDeadline(t *testing.T) {
 			if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.want) {
 				t.Fatalf("round %d, %q: %d %s", i, tc.in, w.Code, w.Body)
 			}
+		}
+	}
+}
+
+// TestContentLength: a JSON answer is sent with its length, not chunked,
+// small (net/http declares it) or large (the handler does).
+func TestContentLength(t *testing.T) {
+	a := predictFunc(func(ctx context.Context, req *agent.Request) (*agent.Response, error) {
+		return &agent.Response{Output: []agent.Item{agent.TextItem("m", req.LastUserText())}}, nil
+	})
+	srv, err := httpapi.New(httpapi.Options{Agent: a, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	for _, n := range []int{1, 1500, 1700, 2100, 100_000} {
+		resp, err := http.Post(ts.URL+"/responses", "application/json", strings.NewReader(`{"input":"`+strings.Repeat("a", n)+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("input of %d: %d, %v", n, resp.StatusCode, err)
+		}
+		if resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) != 0 {
+			t.Errorf("input of %d: Content-Length %d, Transfer-Encoding %v for a %d-byte body", n, resp.ContentLength, resp.TransferEncoding, len(body))
 		}
 	}
 }

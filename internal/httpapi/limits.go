@@ -1,8 +1,8 @@
 package httpapi
 
 import (
-	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,9 +32,9 @@ type Limits struct {
 	RequestTimeout time.Duration
 	// WriteTimeout bounds each write of an agent request's answer: every
 	// stream flush, the JSON answer and any error body get a deadline of
-	// now+WriteTimeout, and the agent call itself runs under a deadline of
-	// RequestTimeout+WriteTimeout, so answers (including a 504) outlive
-	// the net/http server's own WriteTimeout. Default 30s.
+	// now+WriteTimeout when they are written, so answers (including a 504)
+	// outlive the net/http server's own WriteTimeout, which counts from
+	// the request's start. Default 30s.
 	WriteTimeout time.Duration
 	// RetryAfter is the Retry-After sent with a 503. Default 1s.
 	RetryAfter time.Duration
@@ -78,22 +78,37 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, buf []byte) ([
 	if r.ContentLength > limit {
 		return buf, tooLarge(limit)
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
 	if n := r.ContentLength; n > 0 && int64(cap(buf)) < n+1 {
 		buf = make([]byte, 0, n+1)
 	}
-	b := bytes.NewBuffer(buf)
-	if _, err := b.ReadFrom(body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return b.Bytes(), tooLarge(limit)
+	// Read at most limit+1 bytes (one more tells a body over the limit),
+	// into buf as it grows: http.MaxBytesReader would cost an allocation
+	// per request for the same bound.
+	for {
+		if int64(len(buf)) > limit {
+			w.Header().Set("Connection", "close") // the rest of the body stays unread
+			return buf, tooLarge(limit)
 		}
-		return b.Bytes(), httperr.BadRequest("", "could not read the request body")
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // append picks the growth
+		}
+		room := buf[len(buf):cap(buf)]
+		if left := limit + 1 - int64(len(buf)); int64(len(room)) > left {
+			room = room[:left]
+		}
+		n, err := r.Body.Read(room)
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return buf, httperr.BadRequest("", "could not read the request body")
+		}
 	}
-	if b.Len() == 0 {
-		return b.Bytes(), httperr.BadRequest("", "empty request body; send a JSON object with an input")
+	if len(buf) == 0 {
+		return buf, httperr.BadRequest("", "empty request body; send a JSON object with an input")
 	}
-	return b.Bytes(), nil
+	return buf, nil
 }
 
 func tooLarge(limit int64) *httperr.Error {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -47,6 +48,15 @@ var (
 // jsonContentType is shared by every answer and never modified (gin's
 // renderers do the same): Header().Set would allocate a slice per request.
 var jsonContentType = []string{"application/json"}
+
+// setContentLength declares the length of a body written in one Write.
+// net/http declares it by itself for a body that fits its 2 KiB buffer
+// (and allocates nothing for that); a larger one would go out chunked.
+func setContentLength(w http.ResponseWriter, n int) {
+	if n > 2048 {
+		w.Header()["Content-Length"] = []string{strconv.Itoa(n)}
+	}
+}
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header()["Content-Type"] = jsonContentType
