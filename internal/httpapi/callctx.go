@@ -9,79 +9,117 @@ import (
 
 // callCtx is the context a request's agent call runs under when the
 // request timeout is set. It behaves as context.WithTimeout(r.Context(), d)
-// would, with one difference in cost: it starts watching the request's
-// context (net/http cancels it when the client goes away) only once
-// something waits on Done. An agent that never waits on its context cannot
-// notice the cancellation anyway, and registering with the request's
-// context on every request (a done channel, a children map, a child entry)
-// was the largest share of the host's per-request allocations. Err still
-// reports a cancelled request at once.
+// would, but costs nothing beyond its own allocation until something waits
+// on Done: only then does it make the machinery of a standard context (a
+// timer context with its timer, and a watch on the request's context, which
+// net/http cancels when the client goes away). An echo-sized agent never
+// waits, and that machinery (a second timer beside predict's watchdog, and
+// registering with the request's context) was the largest share of the
+// host's own per-request cost. Err needs none of it: it compares the clock
+// and asks the request's context.
 //
-// Values, the deadline's DeadlineExceeded (for contexts derived from it
-// too) and context.Cause come from inner, a real timer context under the
-// request's values; contexts derived from a callCtx register with inner
-// directly, as with any context of the standard library.
+// Once made, inner (WithDeadline(WithoutCancel(r.Context()), deadline))
+// answers Done, Err and context.Cause, with DeadlineExceeded for contexts
+// derived from this one too, which register with inner directly as they
+// would with any standard context.
 type callCtx struct {
-	context.Context // inner: WithDeadline(WithoutCancel(r.Context()), deadline)
-
 	parent   context.Context // the request's
-	cancel   context.CancelFunc
 	deadline time.Time
 
-	watching atomic.Bool
-	mu       sync.Mutex
-	unwatch  func() bool // set under mu once watching
+	inner  atomic.Pointer[context.Context] // nil until made
+	ended  atomic.Bool
+	mu     sync.Mutex // making inner, and end
+	cancel context.CancelFunc
+	stop   func() bool // ends the watch on parent
 
 	wd watchdog // predict's, when it runs the agent under this context
 }
 
 func newCallCtx(parent context.Context, d time.Duration) *callCtx {
-	c := &callCtx{parent: parent, deadline: time.Now().Add(d)}
-	c.Context, c.cancel = context.WithDeadline(context.WithoutCancel(parent), c.deadline)
-	return c
+	return &callCtx{parent: parent, deadline: time.Now().Add(d)}
 }
 
 func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
-func (c *callCtx) Done() <-chan struct{} {
-	if !c.watching.Load() {
-		c.watch()
-	}
-	return c.Context.Done()
-}
+func (c *callCtx) Done() <-chan struct{} { return c.made().Done() }
 
 func (c *callCtx) Err() error {
-	if err := c.Context.Err(); err != nil {
-		return err
-	}
-	if c.parent.Err() != nil {
+	if in := c.inner.Load(); in != nil {
+		if err := (*in).Err(); err != nil || c.parent.Err() == nil {
+			return err
+		}
 		c.cancel()
-		return c.Context.Err()
+		return (*in).Err()
 	}
-	return nil
+	if !c.ended.Load() && c.parent.Err() == nil && time.Now().Before(c.deadline) {
+		return nil
+	}
+	return c.made().Err() // cancelled as it is made: Cause agrees with Err
 }
 
-// watch cancels c when the request's context ends.
-func (c *callCtx) watch() {
+// Value answers context.Cause's own key from inner, and everything else
+// from the request's context (which inner would ask anyway).
+func (c *callCtx) Value(key any) any {
+	if key == cancelCtxKey {
+		return c.made().Value(key)
+	}
+	return c.parent.Value(key)
+}
+
+// made returns inner, making it on first use.
+func (c *callCtx) made() context.Context {
+	if in := c.inner.Load(); in != nil {
+		return *in
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.watching.Load() {
-		c.unwatch = context.AfterFunc(c.parent, c.cancel)
-		c.watching.Store(true)
+	if in := c.inner.Load(); in != nil {
+		return *in
 	}
+	in, cancel := context.WithDeadline(context.WithoutCancel(c.parent), c.deadline)
+	c.cancel = cancel
+	if c.ended.Load() || c.parent.Err() != nil {
+		cancel() // now, not from AfterFunc's goroutine
+	} else {
+		c.stop = context.AfterFunc(c.parent, cancel)
+	}
+	c.inner.Store(&in)
+	return in
 }
 
-// end releases c's timer and its watch of the request's context; c is
-// cancelled from here on. It is nil-safe, for requests without a timeout.
+// end cancels c (as WithTimeout's cancel would) and releases what it made.
+// It is nil-safe, for requests without a timeout.
 func (c *callCtx) end() {
 	if c == nil {
 		return
 	}
-	c.cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.unwatch != nil {
-		c.unwatch()
+	c.ended.Store(true)
+	if c.cancel != nil {
+		c.cancel()
+		if c.stop != nil {
+			c.stop()
+		}
 	}
-	c.watching.Store(true) // a late Done must not watch again
 }
+
+// cancelCtxKey is the context package's private key for a context's
+// cancellation state. A context derived from c looks it up with Value to
+// register with inner directly (without it, the standard library watches
+// an unknown parent from a goroutine of its own per derived context), and
+// context.Cause looks it up too. It is learnt once, from Cause, which asks
+// a cancelled context for it; TestCallCtxUnwaited fails if that changes.
+var cancelCtxKey = func() any {
+	var p keyProbe
+	_ = context.Cause(&p)
+	return p.key
+}()
+
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any { p.key = key; return nil }
+func (p *keyProbe) Err() error        { return context.Canceled }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -104,4 +105,62 @@ func TestCallCtxEnd(t *testing.T) {
 	<-c.Done() // after end: closed, and no new watch
 	var nilCall *callCtx
 	nilCall.end() // requests without a timeout
+}
+
+// Nobody waits on Done: Err and context.Cause still report the deadline
+// and the request's end, and agree.
+func TestCallCtxUnwaited(t *testing.T) {
+	if cancelCtxKey == nil {
+		t.Fatal("context.Cause no longer looks its key up with Value: callCtx needs another way to answer it")
+	}
+	c := newCallCtx(context.Background(), time.Millisecond)
+	defer c.end()
+	for c.Err() == nil { // bounded by the 1 ms deadline
+		time.Sleep(time.Millisecond)
+	}
+	if !errors.Is(c.Err(), context.DeadlineExceeded) || !errors.Is(context.Cause(c), context.DeadlineExceeded) {
+		t.Fatalf("after the deadline: Err %v, Cause %v", c.Err(), context.Cause(c))
+	}
+
+	parent, cancelParent := context.WithCancel(context.Background())
+	c2 := newCallCtx(parent, time.Hour)
+	defer c2.end()
+	if context.Cause(c2) != nil || c2.Err() != nil {
+		t.Fatal("cancelled before anything ended")
+	}
+	cancelParent()
+	if !errors.Is(context.Cause(c2), context.Canceled) || !errors.Is(c2.Err(), context.Canceled) {
+		t.Fatalf("after the request ended: Err %v, Cause %v", c2.Err(), context.Cause(c2))
+	}
+	if c2.inner.Load() == nil {
+		t.Fatal("Cause did not make inner")
+	}
+
+	c3 := newCallCtx(context.Background(), time.Hour)
+	c3.end()
+	if !errors.Is(c3.Err(), context.Canceled) || c3.inner.Load() == nil {
+		t.Fatalf("after end: Err %v", c3.Err())
+	}
+	if c4 := newCallCtx(context.Background(), time.Hour); c4.Err() != nil || c4.inner.Load() != nil {
+		t.Fatal("Err made the machinery of a context nobody waits on")
+	}
+}
+
+// Contexts derived from a callCtx register with its inner context, as with
+// a standard one: none is watched from a goroutine of its own.
+func TestCallCtxDerivedNeedNoGoroutine(t *testing.T) {
+	c := newCallCtx(context.Background(), time.Hour)
+	defer c.end()
+	before := runtime.NumGoroutine()
+	var cancels []context.CancelFunc
+	for range 50 {
+		_, cancel := context.WithCancel(c)
+		cancels = append(cancels, cancel)
+	}
+	if n := runtime.NumGoroutine() - before; n >= 50 {
+		t.Errorf("50 derived contexts started %d goroutines", n)
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
 }
