@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"context"
+	"encoding/binary"
+	"math/rand/v2"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/httpconv"
 	"go.opentelemetry.io/otel/trace"
@@ -39,6 +42,7 @@ import (
 // A nil *Server does nothing, so callers need no checks when telemetry is off.
 type Server struct {
 	tracer   trace.Tracer
+	idsOnly  bool // the tracer records nothing (Setup without an exporter)
 	prop     propagation.TextMapPropagator
 	duration metric.Float64Histogram
 	routes   smallMap[routeKey, *route]
@@ -55,6 +59,9 @@ func NewServer() *Server {
 	}
 	m := mp.Meter(ScopeName)
 	s := &Server{tracer: tp.Tracer(ScopeName), prop: otel.GetTextMapPropagator()}
+	if sdk, ok := tp.(*sdktrace.TracerProvider); ok && sdk == unrecorded.Load() {
+		s.idsOnly = true
+	}
 	// Errors mean an invalid name or option, a programming error; the SDK
 	// still returns a usable instrument.
 	s.duration, _ = m.Float64Histogram(httpconv.ServerRequestDuration{}.Name(),
@@ -102,9 +109,33 @@ func (s *Server) Start(ctx context.Context, r *http.Request, route string) (cont
 	q := Request{s: s, rt: rt, r: r, env: agent.FromContext(ctx), start: time.Now()}
 	rt.active.Add(1)
 	ctx = s.prop.Extract(ctx, headerCarrier(r.Header))
-	ctx, q.span = s.tracer.Start(ctx, rt.name, serverKind)
+	if s.idsOnly {
+		ctx = withIDs(ctx)
+		q.span = trace.SpanFromContext(ctx)
+	} else {
+		ctx, q.span = s.tracer.Start(ctx, rt.name, serverKind)
+	}
 	q.ctx = ctx
 	return ctx, q
+}
+
+// withIDs gives the request what an unsampled server span would have
+// given it, without the SDK's span machinery (three allocations and a
+// locked ID generator per request): its own span id, in the caller's
+// trace or a new one, for logs, MLflow's trace id and outgoing
+// traceparent headers, which stay unsampled.
+func withIDs(ctx context.Context) context.Context {
+	psc := trace.SpanContextFromContext(ctx)
+	cfg := trace.SpanContextConfig{TraceID: psc.TraceID(), TraceState: psc.TraceState(),
+		TraceFlags: psc.TraceFlags() &^ trace.FlagsSampled}
+	for !cfg.TraceID.IsValid() {
+		binary.LittleEndian.PutUint64(cfg.TraceID[:8], rand.Uint64())
+		binary.LittleEndian.PutUint64(cfg.TraceID[8:], rand.Uint64())
+	}
+	for !cfg.SpanID.IsValid() {
+		binary.LittleEndian.PutUint64(cfg.SpanID[:], rand.Uint64())
+	}
+	return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(cfg))
 }
 
 var serverKind = trace.WithSpanKind(trace.SpanKindServer)

@@ -366,3 +366,38 @@ func spanNames(spans tracetest.SpanStubs) []string {
 	}
 	return n
 }
+
+// TestServerIDsWithoutExporter: with no exporter the server records no span
+// but gives each request the ids one would have had: the caller's trace
+// (from traceparent) with a span id of its own, unsampled, or a new trace.
+func TestServerIDsWithoutExporter(t *testing.T) {
+	cleanEnv(t, nil)
+	tel, err := Setup(context.Background(), Options{Getenv: os.Getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	srv := NewServer()
+	start := func(traceparent string) trace.SpanContext {
+		r := httptest.NewRequest(http.MethodPost, "/responses", nil)
+		if traceparent != "" {
+			r.Header.Set("traceparent", traceparent)
+		}
+		ctx, q := srv.Start(agent.NewContext(r.Context(), &agent.Env{}), r, "/responses")
+		defer q.End(200)
+		if trace.SpanFromContext(ctx).IsRecording() {
+			t.Error("a span is recorded with no exporter")
+		}
+		return trace.SpanContextFromContext(ctx)
+	}
+	const caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	sc := start(caller)
+	if sc.TraceID().String() != "0af7651916cd43dd8448eb211c80319c" || sc.SpanID().String() == "b7ad6b7169203331" ||
+		!sc.SpanID().IsValid() || sc.IsSampled() || sc.IsRemote() {
+		t.Errorf("continuing %s: got trace %s span %s sampled %v", caller, sc.TraceID(), sc.SpanID(), sc.IsSampled())
+	}
+	a, b := start(""), start("")
+	if !a.TraceID().IsValid() || !a.SpanID().IsValid() || a.TraceID() == b.TraceID() || a.IsSampled() {
+		t.Errorf("new traces: %v and %v", a, b)
+	}
+}
