@@ -22,7 +22,8 @@ import (
 
 // mcpEntry is one MCP server, built on first use of its path.
 type mcpEntry struct {
-	handler http.Handler
+	handler http.Handler                      // mcp-go's streamable server
+	tools   map[string]server.ToolHandlerFunc // for the tools/call fast path (mcp_fast.go)
 }
 
 func (ws *Workspace) registerMCP() {
@@ -105,7 +106,7 @@ func (ws *Workspace) mcpHandler(build mcpBuilder) http.HandlerFunc {
 				writeErr(w, err)
 				return
 			}
-			e = &mcpEntry{handler: ws.newStreamable(s)}
+			e = ws.newMCPEntry(s)
 			ws.apis.mcpMu.Lock()
 			if prev, ok := ws.apis.mcpServers[key]; ok {
 				e = prev
@@ -114,10 +115,13 @@ func (ws *Workspace) mcpHandler(build mcpBuilder) http.HandlerFunc {
 			}
 			ws.apis.mcpMu.Unlock()
 		}
-		e.handler.ServeHTTP(w, r)
+		e.ServeHTTP(w, r)
 	}
 }
 
+// newMCPServer is the managed servers' mcp-go server. The tools/call fast
+// path (mcp_fast.go) applies its one middleware, WithRecovery, itself: a
+// middleware added here must be added there too.
 func newMCPServer(name string) *server.MCPServer {
 	return server.NewMCPServer(name, "1.0.0", server.WithToolCapabilities(false), server.WithRecovery())
 }
