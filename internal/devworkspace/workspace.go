@@ -47,6 +47,14 @@
 // rights: callers need EXECUTE, not SELECT on what the body reads), and only
 // read-only queries are accepted. SQLite's authorizer backs the privilege
 // check: a statement can read only the tables it was checked for.
+//
+// # Start-up
+//
+// New returns with the sample data loaded. Start listens first and loads
+// the data (tables, the docs table, the vector indexes) in the background;
+// routes that read it wait for it, bounded by the request's context, and
+// routes that read only the configuration answer at once. Readiness of the
+// data is the workspace's business: a caller never sees it half-loaded.
 package devworkspace
 
 import (
