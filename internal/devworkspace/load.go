@@ -19,15 +19,19 @@ import (
 const dataWaitLimit = time.Minute
 
 // loadData creates and fills the tables (generated sample data and static
-// rows), then the docs table and the vector indexes built from them. It
-// records a failure in dataErr and closes data either way; it runs once.
-func (ws *Workspace) loadData(ctx context.Context) {
-	defer close(ws.data)
+// rows), then the docs table and the vector indexes built from them.
+func (ws *Workspace) loadData(ctx context.Context) error {
 	if err := ws.loadTables(ctx); err != nil {
-		ws.dataErr = err
-		return
+		return err
 	}
-	ws.dataErr = ws.loadVectorSearch(ctx)
+	return ws.loadVectorSearch(ctx)
+}
+
+// dataLoaded records the outcome of the load and releases the requests
+// waiting for it; it runs once.
+func (ws *Workspace) dataLoaded(err error) {
+	ws.dataErr = err
+	close(ws.data)
 }
 
 // waitData returns once the sample data is in place: nil, the load's

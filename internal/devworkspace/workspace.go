@@ -159,10 +159,11 @@ func New(opts Options) (*Workspace, error) {
 	if err != nil {
 		return nil, err
 	}
-	ws.loadData(context.Background())
-	if ws.dataErr != nil {
+	err = ws.loadData(context.Background())
+	ws.dataLoaded(err)
+	if err != nil {
 		ws.Close()
-		return nil, ws.dataErr
+		return nil, err
 	}
 	return ws, nil
 }
@@ -254,17 +255,20 @@ func Start(ctx context.Context, opts Options) (*Workspace, error) {
 	ws.cancelLoad = cancel
 	go func() {
 		defer cancel()
+		var err error
 		if hook := opts.beforeLoad; hook != nil {
-			if err := hook(lctx); err != nil {
-				ws.dataErr = fmt.Errorf("devworkspace: sample data: %w", err)
-				close(ws.data)
-				return
+			err = hook(lctx)
+		}
+		if err == nil {
+			err = ws.loadData(lctx)
+		}
+		if err != nil {
+			err = fmt.Errorf("devworkspace: sample data: %w", err)
+			if lctx.Err() == nil { // not Close stopping it
+				ws.log.Error("devworkspace: sample data failed to load", "err", err)
 			}
 		}
-		ws.loadData(lctx)
-		if ws.dataErr != nil {
-			ws.log.Error("devworkspace: sample data failed to load", "err", ws.dataErr)
-		}
+		ws.dataLoaded(err)
 	}()
 	addr := opts.Addr
 	if addr == "" {
