@@ -45,3 +45,19 @@ func BenchmarkLoadCatalog(b *testing.B) {
 		db.Close()
 	}
 }
+
+// BenchmarkStart is what `serve --dev` waits for before it goes on: Start
+// returns listening, with the sample data still loading in the background
+// (Close stops that load).
+func BenchmarkStart(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		ws, err := Start(context.Background(), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		ws.Close()
+		b.StartTimer()
+	}
+}
