@@ -147,6 +147,7 @@ type Workspace struct {
 	closers       []func() error
 	closed        chan struct{}
 	closeOnce     sync.Once
+	closeErr      error
 
 	apis *apiState // Vector Search, serving and MCP (config_apis.go)
 }
@@ -318,9 +319,16 @@ func (ws *Workspace) URL() string { return ws.url }
 func (ws *Workspace) Config() *Config { return ws.cfg }
 
 // Close stops the server (if started) and releases the database, after
-// stopping a background data load.
+// stopping a background data load. It runs once; concurrent and later
+// calls return when that one is done, with its error (Start's ctx and its
+// caller may both close).
 func (ws *Workspace) Close() error {
-	ws.closeOnce.Do(func() { close(ws.closed) })
+	ws.closeOnce.Do(func() { ws.closeErr = ws.close() })
+	return ws.closeErr
+}
+
+func (ws *Workspace) close() error {
+	close(ws.closed)
 	if ws.cancelLoad != nil {
 		ws.cancelLoad()
 		<-ws.data
