@@ -30,13 +30,13 @@ type appStore struct {
 
 func (ws *Workspace) registerAppsRoutes() {
 	s := &appStore{apps: map[string]*apps.App{}, deps: map[string][]*apps.AppDeployment{}}
-	ws.route("POST /api/2.0/apps", s.create(ws))
-	ws.route("GET /api/2.0/apps", s.list)
-	ws.route("GET /api/2.0/apps/{name}", s.get)
-	ws.route("PATCH /api/2.0/apps/{name}", s.update(ws))
-	ws.route("POST /api/2.0/apps/{name}/deployments", s.deploy(ws))
-	ws.route("GET /api/2.0/apps/{name}/deployments", s.listDeployments)
-	ws.route("GET /api/2.0/apps/{name}/deployments/{id}", s.getDeployment)
+	ws.routeConfig("POST /api/2.0/apps", s.create(ws))
+	ws.routeConfig("GET /api/2.0/apps", s.list)
+	ws.routeConfig("GET /api/2.0/apps/{name}", s.get)
+	ws.routeConfig("PATCH /api/2.0/apps/{name}", s.update(ws))
+	ws.routeConfig("POST /api/2.0/apps/{name}/deployments", s.deploy(ws))
+	ws.routeConfig("GET /api/2.0/apps/{name}/deployments", s.listDeployments)
+	ws.routeConfig("GET /api/2.0/apps/{name}/deployments/{id}", s.getDeployment)
 }
 
 // readApp decodes a request body strictly into apps.App.

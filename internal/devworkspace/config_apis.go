@@ -1,7 +1,6 @@
 package devworkspace
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -143,9 +142,10 @@ func (c *ServingConfig) validate() error {
 	return nil
 }
 
-// initAPIs loads the APIs' data and registers their routes; New calls it
-// after the core is built.
-func (ws *Workspace) initAPIs(ctx context.Context) error {
+// initAPIs sets up the APIs' state from the configuration and registers
+// their routes; newWorkspace calls it after the core is built. Their data
+// (the docs table, the vector indexes) comes with loadData.
+func (ws *Workspace) initAPIs() error {
 	if err := ws.cfg.VectorSearch.validate(); err != nil {
 		return fmt.Errorf("devworkspace: config: %w", err)
 	}
@@ -165,8 +165,11 @@ func (ws *Workspace) initAPIs(ctx context.Context) error {
 		serving:     map[string]ServingEndpointConfig{},
 		mcpServers:  map[string]*mcpEntry{},
 	}
-	if err := ws.loadVectorSearch(ctx); err != nil {
-		return err
+	for _, e := range ws.cfg.VectorSearch.Endpoints {
+		if e.EndpointType == "" {
+			e.EndpointType = "STANDARD"
+		}
+		ws.apis.vsEndpoints[e.Name] = e
 	}
 	for _, e := range ws.cfg.Serving.Endpoints {
 		if e.Task == "" {

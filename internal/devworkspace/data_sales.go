@@ -67,10 +67,21 @@ func salesProducts(cfg SampleDataConfig) []salesProduct {
 	return out
 }
 
+// sampleGenerators are the generator names sampleRows knows.
+var sampleGenerators = []string{"sales.customers", "sales.products", "sales.orders"}
+
+// checkSampleData reports what sampleRows would refuse in cfg.
+func checkSampleData(cfg SampleDataConfig) error {
+	if cfg.Customers <= 0 || cfg.Products <= 0 || cfg.Orders < 0 {
+		return fmt.Errorf("sample_data needs customers > 0 and products > 0")
+	}
+	return nil
+}
+
 // sampleRows generates the rows of one sales table.
 func sampleRows(cfg SampleDataConfig, generator string) ([][]any, error) {
-	if cfg.Customers <= 0 || cfg.Products <= 0 || cfg.Orders < 0 {
-		return nil, fmt.Errorf("sample_data needs customers > 0 and products > 0")
+	if err := checkSampleData(cfg); err != nil {
+		return nil, err
 	}
 	switch generator {
 	case "sales.customers":

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -103,13 +104,13 @@ func summariseToolResults(msgs []chatMessage) string {
 }
 
 // renumber shifts the [1]… citation markers of one section by off.
-var reCite = regexp.MustCompile(`\[(\d+)\]`)
+var reCite = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[(\d+)\]`) })
 
 func renumber(s string, off int) string {
 	if off == 0 {
 		return s
 	}
-	return reCite.ReplaceAllStringFunc(s, func(m string) string {
+	return reCite().ReplaceAllStringFunc(s, func(m string) string {
 		n, _ := strconv.Atoi(m[1 : len(m)-1])
 		return "[" + strconv.Itoa(n+off) + "]"
 	})
@@ -498,9 +499,9 @@ func valueText(v any) string {
 }
 
 var (
-	reStatus = regexp.MustCompile(`(?i)\bstatus(?: is|:)? ([A-Za-z_]+)`)
-	reAmount = regexp.MustCompile(`= ([0-9][0-9,]*(?:\.[0-9]+)? ?[A-Z]{3})\b`)
-	reDate   = regexp.MustCompile(`\b(\d{4}-\d{2}-\d{2})\b`)
+	reStatus = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)\bstatus(?: is|:)? ([A-Za-z_]+)`) })
+	reAmount = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`= ([0-9][0-9,]*(?:\.[0-9]+)? ?[A-Z]{3})\b`) })
+	reDate   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b(\d{4}-\d{2}-\d{2})\b`) })
 )
 
 // textSection quotes a text result's first sentences and pulls out the
@@ -509,13 +510,13 @@ func textSection(tool, out string) section {
 	lines := nonEmptyLines(out)
 	first := lines[0]
 	s := section{lead: clipProse(first, maxLeadRunes) + " [1]", sources: []string{tool}}
-	if m := reStatus.FindStringSubmatch(first); m != nil {
+	if m := reStatus().FindStringSubmatch(first); m != nil {
 		s.bullets = append(s.bullets, "Status: "+m[1])
 	}
-	if m := reAmount.FindStringSubmatch(first); m != nil {
+	if m := reAmount().FindStringSubmatch(first); m != nil {
 		s.bullets = append(s.bullets, "Amount: "+m[1])
 	}
-	if m := reDate.FindStringSubmatch(first); m != nil {
+	if m := reDate().FindStringSubmatch(first); m != nil {
 		s.bullets = append(s.bullets, "Date: "+m[1])
 	}
 	for i, l := range lines[1:] {
@@ -645,7 +646,7 @@ func isFigure(s string) bool {
 // 2,574,070.93); integers, which are often ids or years, stay as they are.
 func figure(s string) string {
 	intPart, frac, ok := strings.Cut(s, ".")
-	if !ok || !reNumber.MatchString(s) {
+	if !ok || !reNumber().MatchString(s) {
 		return s
 	}
 	neg := strings.HasPrefix(intPart, "-")

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Argument extraction: the dev model fills a tool's parameters from the
@@ -82,11 +83,19 @@ func parseParams(raw json.RawMessage) []paramSpec {
 	return out
 }
 
+// The package's regular expressions are compiled on first use, not at
+// init: every serve binary links the dev workspace, and `serve --agent
+// echo` should not pay for compiling them (the Unicode classes of reWord
+// above all) on its way to listening.
 var (
 	// "…", “…” and '…' (the latter only as a whole word, not an apostrophe).
-	reQuoted = regexp.MustCompile(`"([^"]+)"|“([^”]+)”|(?:^|\s)'([^']+)'(?:$|[\s.,;:!?])`)
-	reWord   = regexp.MustCompile(`[\p{L}\p{N}][\p{L}\p{N}_.\-]*[\p{L}\p{N}]|[\p{L}\p{N}]`)
-	reNumber = regexp.MustCompile(`^-?\d+(?:\.\d+)?$`)
+	reQuoted = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`"([^"]+)"|“([^”]+)”|(?:^|\s)'([^']+)'(?:$|[\s.,;:!?])`)
+	})
+	reWord = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`[\p{L}\p{N}][\p{L}\p{N}_.\-]*[\p{L}\p{N}]|[\p{L}\p{N}]`)
+	})
+	reNumber = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^-?\d+(?:\.\d+)?$`) })
 )
 
 // textFacts are the values a user's text offers, in order of appearance.
@@ -100,18 +109,18 @@ type textFacts struct {
 
 func factsOf(text string) textFacts {
 	f := textFacts{text: strings.TrimSpace(text)}
-	for _, m := range reQuoted.FindAllStringSubmatch(text, -1) {
+	for _, m := range reQuoted().FindAllStringSubmatch(text, -1) {
 		for _, g := range m[1:] {
 			if g = strings.TrimSpace(g); g != "" {
 				f.quoted = append(f.quoted, g)
 			}
 		}
 	}
-	for _, w := range reWord.FindAllString(text, -1) {
+	for _, w := range reWord().FindAllString(text, -1) {
 		f.words = append(f.words, w)
 		if strings.ContainsAny(w, "0123456789") {
 			f.ids = append(f.ids, w)
-			if reNumber.MatchString(w) {
+			if reNumber().MatchString(w) {
 				f.nums = append(f.nums, w)
 			}
 		}
@@ -241,7 +250,7 @@ func (a *argFiller) numbersFor(p paramSpec) []string {
 	var near, rest []string
 	names := nameWords(p)
 	for i, w := range a.f.words {
-		if !reNumber.MatchString(w) {
+		if !reNumber().MatchString(w) {
 			continue
 		}
 		if adjacentTo(a.f.words, i, names) {
@@ -256,7 +265,7 @@ func (a *argFiller) numbersFor(p paramSpec) []string {
 func (a *argFiller) nearNameWord(p paramSpec) bool {
 	names := nameWords(p)
 	for i, w := range a.f.words {
-		if reNumber.MatchString(w) && adjacentTo(a.f.words, i, names) {
+		if reNumber().MatchString(w) && adjacentTo(a.f.words, i, names) {
 			return true
 		}
 	}

@@ -16,6 +16,8 @@ const (
 	codeInvalidParam     = "INVALID_PARAMETER_VALUE"
 	codeBadRequest       = "BAD_REQUEST"
 	codeInternal         = "INTERNAL_ERROR"
+
+	codeTemporarilyUnavailable = "TEMPORARILY_UNAVAILABLE"
 )
 
 // PermissionError reports that a principal lacks a privilege or permission on

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -209,16 +210,16 @@ func matchGenieExample(examples []GenieExampleConfig, q string) (*GenieExampleCo
 	return best, bestScore
 }
 
-var limitRE = regexp.MustCompile(`(?i)\bLIMIT\s+(\d+)\b`)
-var numberRE = regexp.MustCompile(`\b(\d{1,4})\b`)
+var limitRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)\bLIMIT\s+(\d+)\b`) })
+var numberRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b(\d{1,4})\b`) })
 
 // adaptLimit answers "top 5 …" with the example's "top 10 …" SQL limited
 // to 5: when the example question and the SQL's LIMIT agree on a number and
 // the question names another one, that one is used.
 func adaptLimit(ex *GenieExampleConfig, q string) string {
-	lim := limitRE.FindStringSubmatch(ex.SQL)
-	exNum := numberRE.FindStringSubmatch(ex.Question)
-	qNum := numberRE.FindStringSubmatch(q)
+	lim := limitRE().FindStringSubmatch(ex.SQL)
+	exNum := numberRE().FindStringSubmatch(ex.Question)
+	qNum := numberRE().FindStringSubmatch(q)
 	if lim == nil || exNum == nil || qNum == nil || lim[1] != exNum[1] {
 		return ex.SQL
 	}
@@ -226,7 +227,7 @@ func adaptLimit(ex *GenieExampleConfig, q string) string {
 	if n < 1 || n > 1000 {
 		return ex.SQL
 	}
-	return limitRE.ReplaceAllString(ex.SQL, "LIMIT "+strconv.Itoa(n))
+	return limitRE().ReplaceAllString(ex.SQL, "LIMIT "+strconv.Itoa(n))
 }
 
 // genieSummary is the text answer: row count and the first rows.

@@ -26,9 +26,10 @@ import (
 const protectedResourcePath = "/.well-known/oauth-protected-resource"
 
 // mcpRoute registers a managed MCP endpoint: authenticated, scope-checked
-// and audited like every API route, its 401s with the challenge above.
+// and audited like every API route, its 401s with the challenge above. The
+// managed servers read the catalog, so it waits for the sample data.
 func (ws *Workspace) mcpRoute(pattern string, h http.HandlerFunc) {
-	ws.mux.Handle(pattern, challenge(ws.wrap(h, true), ws.resourceMetadataURL))
+	ws.mux.Handle(pattern, challenge(ws.wrap(ws.afterData(h), true), ws.resourceMetadataURL))
 }
 
 // resourceMetadataURL is the RFC 9728 metadata URL of the resource r

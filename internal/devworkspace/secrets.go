@@ -6,9 +6,9 @@ import (
 )
 
 func (ws *Workspace) registerSecretRoutes() {
-	ws.route("GET /api/2.0/secrets/get", ws.handleGetSecret)
-	ws.route("GET /api/2.0/secrets/list", ws.handleListSecrets)
-	ws.route("GET /api/2.0/secrets/scopes/list", ws.handleListScopes)
+	ws.routeConfig("GET /api/2.0/secrets/get", ws.handleGetSecret)
+	ws.routeConfig("GET /api/2.0/secrets/list", ws.handleListSecrets)
+	ws.routeConfig("GET /api/2.0/secrets/scopes/list", ws.handleListScopes)
 }
 
 // secretPermission returns p's permission on a scope ("" if none).

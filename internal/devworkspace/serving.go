@@ -24,11 +24,11 @@ import (
 const servingObjectType = "serving-endpoints"
 
 func (ws *Workspace) registerServing() {
-	ws.route("GET /api/2.0/serving-endpoints", ws.handleServingList)
-	ws.route("GET /api/2.0/serving-endpoints/{name}", ws.handleServingGet)
-	ws.route("POST /serving-endpoints/{name}/invocations", ws.handleInvocations)
-	ws.route("POST /serving-endpoints/chat/completions", ws.handleChatCompletions)
-	ws.route("POST /serving-endpoints/embeddings", ws.handleEmbeddings)
+	ws.routeConfig("GET /api/2.0/serving-endpoints", ws.handleServingList)
+	ws.routeConfig("GET /api/2.0/serving-endpoints/{name}", ws.handleServingGet)
+	ws.routeConfig("POST /serving-endpoints/{name}/invocations", ws.handleInvocations)
+	ws.routeConfig("POST /serving-endpoints/chat/completions", ws.handleChatCompletions)
+	ws.routeConfig("POST /serving-endpoints/embeddings", ws.handleEmbeddings)
 	ws.route("POST /api/2.0/external-function", ws.handleExternalFunction)
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -250,24 +251,36 @@ func (ws *Workspace) loadTable(ctx context.Context, fullName, comment string, co
 		return err
 	}
 	ws.catalog.mu.Lock()
-	ws.catalog.tables[key] = &ucTable{FullName: fullName, Comment: comment, Columns: columns, Created: ws.now()}
+	ws.catalog.tables[key] = &ucTable{FullName: fullName, Comment: comment, Columns: columns, Created: ws.built}
 	ws.catalog.mu.Unlock()
 	return nil
 }
 
-// loadCatalog creates the configured tables, functions and connections.
-func (ws *Workspace) loadCatalog(ctx context.Context) error {
+// loadDefinitions registers the configured functions and connections and
+// checks the configured tables, without loading any rows: the part of the
+// catalog that is cheap, and whose mistakes must fail start-up rather than
+// the background load.
+func (ws *Workspace) loadDefinitions() error {
+	seen := map[string]bool{}
 	for _, t := range ws.cfg.Tables {
-		rows := t.Rows
-		if t.Generator != "" {
-			gen, err := sampleRows(ws.cfg.SampleData, t.Generator)
-			if err != nil {
+		key := strings.ToLower(t.FullName)
+		switch {
+		case seen[key]:
+			return fmt.Errorf("devworkspace: table %s already exists", t.FullName)
+		case len(t.Columns) == 0:
+			return fmt.Errorf("devworkspace: table %s has no columns", t.FullName)
+		case t.Generator != "" && !slices.Contains(sampleGenerators, t.Generator):
+			return fmt.Errorf("devworkspace: table %s: unknown generator %q (want %s)", t.FullName, t.Generator, strings.Join(sampleGenerators, ", "))
+		case t.Generator != "":
+			if err := checkSampleData(ws.cfg.SampleData); err != nil {
 				return fmt.Errorf("devworkspace: table %s: %w", t.FullName, err)
 			}
-			rows = gen
 		}
-		if err := ws.loadTable(ctx, t.FullName, t.Comment, t.Columns, rows); err != nil {
-			return err
+		seen[key] = true
+		for i, row := range t.Rows {
+			if t.Generator == "" && len(row) != len(t.Columns) {
+				return fmt.Errorf("devworkspace: %s row %d has %d values, want %d", t.FullName, i, len(row), len(t.Columns))
+			}
 		}
 	}
 	for _, f := range ws.cfg.Functions {
@@ -285,6 +298,25 @@ func (ws *Workspace) loadCatalog(ctx context.Context) error {
 	for i := range ws.cfg.Connections {
 		c := &ws.cfg.Connections[i]
 		ws.catalog.connections[strings.ToLower(c.Name)] = c
+	}
+	return nil
+}
+
+// loadTables creates the configured tables and fills them (the generated
+// sample data: customers, products and 12,000 orders).
+func (ws *Workspace) loadTables(ctx context.Context) error {
+	for _, t := range ws.cfg.Tables {
+		rows := t.Rows
+		if t.Generator != "" {
+			gen, err := sampleRows(ws.cfg.SampleData, t.Generator)
+			if err != nil {
+				return fmt.Errorf("devworkspace: table %s: %w", t.FullName, err)
+			}
+			rows = gen
+		}
+		if err := ws.loadTable(ctx, t.FullName, t.Comment, t.Columns, rows); err != nil {
+			return err
+		}
 	}
 	return nil
 }

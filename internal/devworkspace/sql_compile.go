@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // queryOptions set defaults for unqualified names.
@@ -202,7 +203,7 @@ func castType(dbType string) string {
 	return "TEXT"
 }
 
-var identRE = regexp.MustCompile("^[A-Za-z0-9_`]+(\\.[A-Za-z0-9_`]+)*$")
+var identRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("^[A-Za-z0-9_`]+(\\.[A-Za-z0-9_`]+)*$") })
 
 // expandIdentifier replaces Databricks' IDENTIFIER(:param) and
 // IDENTIFIER('name') with the (validated) name, as the unitycatalog-ai
@@ -236,7 +237,7 @@ func expandIdentifier(stmt string, params []StatementParam) (string, error) {
 						}
 					}
 					if ok {
-						if !identRE.MatchString(name) {
+						if !identRE().MatchString(name) {
 							return "", &SQLError{Code: codeBadRequest, Message: fmt.Sprintf("[INVALID_SQL_SYNTAX] IDENTIFIER: %q is not a valid identifier", name)}
 						}
 						b.WriteString(name)

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -174,7 +175,7 @@ func usedArgs(params []string, args []any) ([]any, error) {
 	return out, nil
 }
 
-var sqliteCodeRE = regexp.MustCompile(` \(\d+\)$`)
+var sqliteCodeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(` \(\d+\)$`) })
 
 // sqliteError turns a driver error into an *SQLError without SQLite's
 // internal table naming leaking more than the message.
@@ -182,7 +183,7 @@ func sqliteError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	msg := sqliteCodeRE.ReplaceAllString(err.Error(), "")
+	msg := sqliteCodeRE().ReplaceAllString(err.Error(), "")
 	msg = strings.TrimPrefix(msg, "SQL logic error: ")
 	if strings.Contains(msg, "not authorized") || strings.Contains(msg, "authorization denied") {
 		msg = "[INSUFFICIENT_PERMISSIONS] the statement reads something it may not: " + msg

@@ -22,12 +22,6 @@ var vsCreated = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 
 // loadVectorSearch builds every configured index from its source table.
 func (ws *Workspace) loadVectorSearch(ctx context.Context) error {
-	for _, e := range ws.cfg.VectorSearch.Endpoints {
-		if e.EndpointType == "" {
-			e.EndpointType = "STANDARD"
-		}
-		ws.apis.vsEndpoints[e.Name] = e
-	}
 	if t := ws.cfg.VectorSearch.DocsTable; t != "" {
 		if err := ws.loadTable(ctx, t, docsTableComment, docsTableColumns, docRows(ProductDocs())); err != nil {
 			return err

@@ -3,8 +3,8 @@ package devworkspace
 import "net/http"
 
 func (ws *Workspace) registerWarehouseRoutes() {
-	ws.route("GET /api/2.0/sql/warehouses", ws.handleListWarehouses)
-	ws.route("GET /api/2.0/sql/warehouses/{id}", ws.handleGetWarehouse)
+	ws.routeConfig("GET /api/2.0/sql/warehouses", ws.handleListWarehouses)
+	ws.routeConfig("GET /api/2.0/sql/warehouses/{id}", ws.handleGetWarehouse)
 }
 
 func (ws *Workspace) warehouseExists(id string) bool {

@@ -47,6 +47,14 @@
 // rights: callers need EXECUTE, not SELECT on what the body reads), and only
 // read-only queries are accepted. SQLite's authorizer backs the privilege
 // check: a statement can read only the tables it was checked for.
+//
+// # Start-up
+//
+// New returns with the sample data loaded. Start listens first and loads
+// the data (tables, the docs table, the vector indexes) in the background;
+// routes that read it wait for it, bounded by the request's context, and
+// routes that read only the configuration answer at once. Readiness of the
+// data is the workspace's business: a caller never sees it half-loaded.
 package devworkspace
 
 import (
@@ -95,6 +103,13 @@ type Options struct {
 	// AuditEntries bounds the audit log (default 10,000 entries; the
 	// oldest go first).
 	AuditEntries int
+
+	// beforeLoad, when set, runs at the start of Start's background data
+	// load; an error fails the load. Tests hold the load with it.
+	beforeLoad func(context.Context) error
+	// onDataWait, when set, is called by a request about to wait for the
+	// sample data (tests: a request is waiting, not yet answered).
+	onDataWait func()
 }
 
 // Workspace is one running dev workspace. It is safe for concurrent use.
@@ -116,6 +131,15 @@ type Workspace struct {
 	db         *sqlDB
 	catalog    *ucCatalog
 
+	// The sample data (tables, the docs table and the vector indexes) is
+	// loaded by New before it returns, and by Start in the background:
+	// data is closed when it is in place or failed (dataErr, written
+	// before the close), and routes that read it wait for it (waitData).
+	data       chan struct{}
+	dataErr    error
+	cancelLoad context.CancelFunc
+	built      time.Time // when newWorkspace ran: the tables' creation time
+
 	mu            sync.Mutex
 	statements    map[string]*statement
 	stmtOrder     []string
@@ -123,13 +147,32 @@ type Workspace struct {
 	closers       []func() error
 	closed        chan struct{}
 	closeOnce     sync.Once
+	closeErr      error
 
 	apis *apiState // Vector Search, serving and MCP (config_apis.go)
 }
 
 // New builds a workspace (database, data, routes) without listening. Serve
-// it with Handler, or use Start.
+// it with Handler, or use Start. The sample data is in place when it
+// returns.
 func New(opts Options) (*Workspace, error) {
+	ws, err := newWorkspace(opts)
+	if err != nil {
+		return nil, err
+	}
+	err = ws.loadData(context.Background())
+	ws.dataLoaded(err)
+	if err != nil {
+		ws.Close()
+		return nil, err
+	}
+	return ws, nil
+}
+
+// newWorkspace builds everything but the sample data: configuration,
+// identities, the empty database, the functions and connections, the API
+// state and the routes. loadData must run once afterwards.
+func newWorkspace(opts Options) (*Workspace, error) {
 	cfg := opts.Config
 	if cfg == nil {
 		var err error
@@ -164,10 +207,12 @@ func New(opts Options) (*Workspace, error) {
 		statements:    map[string]*statement{},
 		conversations: map[string]*genieConversation{},
 		closed:        make(chan struct{}),
+		data:          make(chan struct{}),
 	}
 	if ws.ttl == 0 {
 		ws.ttl = time.Hour
 	}
+	ws.built = ws.now()
 	ws.handler = hostcheck.Handler(hosts, ws.mux, ws.refuseHost)
 	ws.auth = newTokenStore(ws)
 	if err := ws.loadIdentities(); err != nil {
@@ -182,12 +227,12 @@ func New(opts Options) (*Workspace, error) {
 	ws.db = db
 	ws.onClose(db.Close)
 	ws.catalog = newUCCatalog()
-	if err := ws.loadCatalog(ctx); err != nil {
+	if err := ws.loadDefinitions(); err != nil {
 		ws.Close()
 		return nil, err
 	}
 	ws.registerCoreRoutes()
-	if err := ws.initAPIs(ctx); err != nil {
+	if err := ws.initAPIs(); err != nil {
 		ws.Close()
 		return nil, err
 	}
@@ -195,12 +240,37 @@ func New(opts Options) (*Workspace, error) {
 }
 
 // Start builds a workspace and serves it on opts.Addr until ctx ends or
-// Close is called.
+// Close is called. It listens before the sample data is loaded: the data
+// loads in the background, and a request that reads it (SQL, Unity
+// Catalog, Genie, Vector Search, MCP) waits until it is in place, so no
+// answer comes from a half-loaded catalog. Requests that read only the
+// configuration (OAuth, SCIM, serving endpoints, secrets, warehouses,
+// apps, object permissions) are answered at once. A load that fails is
+// logged, and the requests that needed it get a 500 naming the error.
 func Start(ctx context.Context, opts Options) (*Workspace, error) {
-	ws, err := New(opts)
+	ws, err := newWorkspace(opts)
 	if err != nil {
 		return nil, err
 	}
+	lctx, cancel := context.WithCancel(context.Background())
+	ws.cancelLoad = cancel
+	go func() {
+		defer cancel()
+		var err error
+		if hook := opts.beforeLoad; hook != nil {
+			err = hook(lctx)
+		}
+		if err == nil {
+			err = ws.loadData(lctx)
+		}
+		if err != nil {
+			err = fmt.Errorf("devworkspace: sample data: %w", err)
+			if lctx.Err() == nil { // not Close stopping it
+				ws.log.Error("devworkspace: sample data failed to load", "err", err)
+			}
+		}
+		ws.dataLoaded(err)
+	}()
 	addr := opts.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -248,9 +318,21 @@ func (ws *Workspace) URL() string { return ws.url }
 // Config returns the configuration the workspace was built from.
 func (ws *Workspace) Config() *Config { return ws.cfg }
 
-// Close stops the server (if started) and releases the database.
+// Close stops the server (if started) and releases the database, after
+// stopping a background data load. It runs once; concurrent and later
+// calls return when that one is done, with its error (Start's ctx and its
+// caller may both close).
 func (ws *Workspace) Close() error {
-	ws.closeOnce.Do(func() { close(ws.closed) })
+	ws.closeOnce.Do(func() { ws.closeErr = ws.close() })
+	return ws.closeErr
+}
+
+func (ws *Workspace) close() error {
+	close(ws.closed)
+	if ws.cancelLoad != nil {
+		ws.cancelLoad()
+		<-ws.data
+	}
 	ws.mu.Lock()
 	srv := ws.server
 	ws.server = nil
@@ -315,8 +397,16 @@ func callerFrom(ctx context.Context) *Caller {
 }
 
 // route registers an authenticated, scope-checked, audited handler for a Go
-// 1.22 ServeMux pattern.
+// 1.22 ServeMux pattern. The handler runs once the sample data is loaded
+// (afterData): every route waits unless registered with routeConfig.
 func (ws *Workspace) route(pattern string, h http.HandlerFunc) {
+	ws.mux.Handle(pattern, ws.wrap(ws.afterData(h), true))
+}
+
+// routeConfig is route for a handler that reads only the configuration
+// (identities, ACLs, serving endpoints, secrets), never the catalog, the
+// database or the vector indexes: it answers while the sample data loads.
+func (ws *Workspace) routeConfig(pattern string, h http.HandlerFunc) {
 	ws.mux.Handle(pattern, ws.wrap(h, true))
 }
 
@@ -410,14 +500,14 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // registerCoreRoutes registers the APIs this file's package half owns.
 func (ws *Workspace) registerCoreRoutes() {
 	ws.registerOAuthRoutes()
-	ws.route("GET /api/2.0/preview/scim/v2/Me", ws.handleMe)
+	ws.routeConfig("GET /api/2.0/preview/scim/v2/Me", ws.handleMe)
 	ws.registerSQLRoutes()
 	ws.registerWarehouseRoutes()
 	ws.registerUCRoutes()
 	ws.registerSecretRoutes()
 	ws.registerGenieRoutes()
 	ws.registerAppsRoutes()
-	ws.route("GET /api/2.0/permissions/{object_type}/{object_id...}", ws.handleObjectPermissions)
+	ws.routeConfig("GET /api/2.0/permissions/{object_type}/{object_id...}", ws.handleObjectPermissions)
 	ws.mux.HandleFunc("GET /dev/audit", ws.handleAudit)
 	ws.routePublic("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "ENDPOINT_NOT_FOUND", "no API found for %s %s", r.Method, r.URL.Path)

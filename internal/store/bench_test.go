@@ -149,3 +149,26 @@ func BenchmarkAppendEvent200Runs(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOpenSQLite is what `serve` does at start with the default
+// store: open an existing SQLite file whose schema is current (the first
+// start created it) and check its migrations.
+func BenchmarkOpenSQLite(b *testing.B) {
+	b.ReportAllocs()
+	spec := "sqlite:" + filepath.Join(b.TempDir(), "open.db")
+	ctx := context.Background()
+	s, err := store.Open(ctx, spec, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	for b.Loop() {
+		s, err := store.Open(ctx, spec, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer() // closing is the previous process's exit, not start-up
+		s.Close()
+		b.StartTimer()
+	}
+}

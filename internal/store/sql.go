@@ -824,6 +824,33 @@ func loadMigrations(dialect string) ([]migration, error) {
 	return out, nil
 }
 
+// migrationsApplied reports whether schema_migrations lists every one of
+// ms; any error (no such table yet) is a no.
+func (s *sqlStore) migrationsApplied(ctx context.Context, ms []migration) bool {
+	rows, err := s.w.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	applied := make(map[int]bool, len(ms))
+	for rows.Next() {
+		var v int
+		if rows.Scan(&v) != nil {
+			return false
+		}
+		applied[v] = true
+	}
+	if rows.Err() != nil {
+		return false
+	}
+	for _, m := range ms {
+		if !applied[m.version] {
+			return false
+		}
+	}
+	return true
+}
+
 // migrationLock is the PostgreSQL advisory lock key migrations hold
 // (an arbitrary constant: "agentrt" in ASCII).
 const migrationLock = 0x6167656e747274
@@ -836,6 +863,12 @@ func (s *sqlStore) migrate(ctx context.Context, check bool) error {
 	ms, err := loadMigrations(s.dialect)
 	if err != nil {
 		return err
+	}
+	// Every start of every replica runs this, and the schema is nearly
+	// always current: a read without a lock says so, and only a missing
+	// migration (or table) takes the write transaction and its lock.
+	if s.migrationsApplied(ctx, ms) {
+		return nil
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if s.dialect == "postgres" {

@@ -222,15 +222,33 @@ func Run(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.appName != "" {
 		log.Info("running as a Databricks App", "app", c.appName, "trust_forwarded_identity", c.ws.trustForwarded)
 	}
+	// The response store opens (SQLite: file, pragmas, schema check) while
+	// the workspace starts: neither needs the other, and both are on the
+	// path to listening.
+	var opened chan storeResult
+	if !c.check {
+		opened = make(chan storeResult, 1)
+		go func() {
+			st, err := openStore(ctx, c, log)
+			opened <- storeResult{st, err}
+		}()
+	}
 	ws, closeWS, err := openWorkspace(ctx, c.ws, c.addr, manifest, c.check, telemetry.Transport(nil), log, stderr)
 	defer closeWS()
-	if err != nil || c.check {
+	if c.check {
 		return err
 	}
-	st, err := openStore(ctx, c, log)
+	sr := <-opened
 	if err != nil {
+		if sr.st != nil {
+			sr.st.Close()
+		}
 		return err
 	}
+	if sr.err != nil {
+		return sr.err
+	}
+	st := sr.st
 	defer st.Close() // after Serve: the drain records background runs in it
 	opts := server.Options{
 		Store:     st,

@@ -10,6 +10,12 @@ import (
 	"github.com/agentrt/agentrt/internal/store"
 )
 
+// storeResult is openStore's answer, from the goroutine Run opens it in.
+type storeResult struct {
+	st  store.Store
+	err error
+}
+
 // openStore opens the response store --store names (docs/state.md), with
 // --store-ttl, --store-lease and --store-migrate. Its metrics go to the meter provider
 // telemetry.Setup installed, so it is opened after it.

@@ -171,8 +171,9 @@ func waitHealthy(addr string, limit time.Duration) (time.Duration, error) {
 }
 
 // startScenario measures exec → first 200 of /health, samples times each
-// for the echo agent and for --dev assistant, alternating.
-func startScenario(bin string, samples int) error {
+// for the echo agent and for --dev assistant, alternating kinds and bins
+// (several binaries compare in one run, under the same machine load).
+func startScenario(bins []string, samples int) error {
 	state, err := os.MkdirTemp("", "agentrt-start-")
 	if err != nil {
 		return err
@@ -185,33 +186,42 @@ func startScenario(bin string, samples int) error {
 		{"serve --agent echo", []string{"--agent", "echo"}},
 		{"serve --dev --agent assistant", []string{"--dev", "--agent", "assistant"}},
 	}
-	took := make([][]time.Duration, len(kinds))
+	took := make([][][]time.Duration, len(bins))
+	for b := range bins {
+		took[b] = make([][]time.Duration, len(kinds))
+	}
 	for range samples {
 		for i, k := range kinds {
-			port, err := freePort()
-			if err != nil {
-				return err
+			for b, bin := range bins {
+				port, err := freePort()
+				if err != nil {
+					return err
+				}
+				cmd := exec.Command(bin, append(k.args, "--addr", "127.0.0.1:"+port)...)
+				cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
+				start := time.Now()
+				if err := cmd.Start(); err != nil {
+					return err
+				}
+				_, err = waitHealthy("127.0.0.1:"+port, time.Minute)
+				d := time.Since(start)
+				(&proc{cmd: cmd}).stop()
+				if err != nil {
+					return err
+				}
+				took[b][i] = append(took[b][i], d)
 			}
-			cmd := exec.Command(bin, append(k.args, "--addr", "127.0.0.1:"+port)...)
-			cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state)
-			start := time.Now()
-			if err := cmd.Start(); err != nil {
-				return err
-			}
-			_, err = waitHealthy("127.0.0.1:"+port, time.Minute)
-			d := time.Since(start)
-			(&proc{cmd: cmd}).stop()
-			if err != nil {
-				return err
-			}
-			took[i] = append(took[i], d)
 		}
 	}
-	fmt.Printf("cold start, exec to the first 200 of GET /health, %d samples each, alternating (load average %s); %s\n", samples, loadavg(), bin)
-	for i, k := range kinds {
-		slices.Sort(took[i])
-		fmt.Printf("  %-32s median %s, min %s, max %s\n", k.name, took[i][len(took[i])/2].Round(100*time.Microsecond),
-			took[i][0].Round(100*time.Microsecond), took[i][len(took[i])-1].Round(100*time.Microsecond))
+	fmt.Printf("cold start, exec to the first 200 of GET /health, %d samples each, alternating (load average %s)\n", samples, loadavg())
+	for b, bin := range bins {
+		fmt.Printf("%s\n", bin)
+		for i, k := range kinds {
+			t := took[b][i]
+			slices.Sort(t)
+			fmt.Printf("  %-32s median %s, min %s, max %s\n", k.name, t[len(t)/2].Round(100*time.Microsecond),
+				t[0].Round(100*time.Microsecond), t[len(t)-1].Round(100*time.Microsecond))
+		}
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func main() {
 	warmup := flag.Duration("warmup", time.Second, "echo: warm-up of each server")
 	caller := flag.String("caller", "anonymous", "echo: anonymous, or verified (a bearer token serve verifies against a workspace)")
 	profile := flag.String("profile", "", "echo: write CPU and allocation profiles of one more round of each server to this directory")
-	bin := flag.String("bin", "bin/serve", "firstdelta, start: the serve binary (make build)")
+	bin := flag.String("bin", "bin/serve", "firstdelta, start: the serve binary (make build); start: several, comma-separated, are measured alternately in one run (before,after)")
 	samples := flag.Int("samples", 20, "firstdelta, start: measurements of each")
 	serve := flag.String("serve", "", "internal: run a server (agentrt, bare, dev, cli, gin or workspace) and print its address")
 	pprof := flag.Bool("pprof", false, "internal: serve net/http/pprof on a loopback listener (cli, gin)")
@@ -84,7 +84,7 @@ func main() {
 	case "firstdelta":
 		err = firstDeltaScenario(*bin, *samples, *gap)
 	case "start":
-		err = startScenario(*bin, *samples)
+		err = startScenario(strings.Split(*bin, ","), *samples)
 	case "echo":
 		err = echoScenario(echoOptions{conns: *conns, rounds: *rounds, round: *round, warmup: *warmup,
 			caller: *caller, profileDir: *profile, serveArgs: flag.Args()})
