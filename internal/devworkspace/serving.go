@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -150,12 +151,12 @@ func (ws *Workspace) handleInvocations(w http.ResponseWriter, r *http.Request) {
 		ws.serveEmbeddings(w, e, body)
 		return
 	}
-	ws.serveChat(w, r, e, body)
+	ws.serveChat(w, r, e, body, "")
 }
 
 func (ws *Workspace) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	if e, body, ok := ws.openAIEndpoint(w, r, taskChat); ok {
-		ws.serveChat(w, r, e, body)
+		ws.serveChat(w, r, e, body, e.Name) // the body's model named the endpoint
 	}
 }
 
@@ -185,9 +186,10 @@ func (ws *Workspace) openAIEndpoint(w http.ResponseWriter, r *http.Request, task
 }
 
 // serveChat answers a chat request with the dev model or the proxy.
-func (ws *Workspace) serveChat(w http.ResponseWriter, r *http.Request, e ServingEndpointConfig, body []byte) {
+// bodyModel is the body's "model" when the caller has read it ("" if not).
+func (ws *Workspace) serveChat(w http.ResponseWriter, r *http.Request, e ServingEndpointConfig, body []byte, bodyModel string) {
 	if e.ProxyURL != "" {
-		ws.proxyChat(w, r, e, body)
+		ws.proxyChat(w, r, e, body, bodyModel)
 		return
 	}
 	var req chatRequest
@@ -276,18 +278,26 @@ func streamChat(w http.ResponseWriter, id string, created int64, model string, r
 // proxyChat forwards a chat request to the configured OpenAI-compatible
 // server, streaming the answer back unchanged. The caller's workspace token
 // is never forwarded; the upstream key comes from ProxyAPIKeyEnv.
-func (ws *Workspace) proxyChat(w http.ResponseWriter, r *http.Request, e ServingEndpointConfig, body []byte) {
-	var req map[string]any
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeOpenAIError(w, http.StatusBadRequest, codeBadRequest, "invalid JSON body: %v", err)
-		return
-	}
+//
+// It is on the path of every dev-llm token, so it adds as little as it can:
+// a body that already names the upstream model is forwarded as it came (not
+// decoded and re-encoded), the status and headers are flushed as soon as
+// the upstream sends them (the client's HTTP stack has set up its stream
+// reader before the first chunk, not after it), and each chunk is flushed
+// as soon as it is read.
+func (ws *Workspace) proxyChat(w http.ResponseWriter, r *http.Request, e ServingEndpointConfig, body []byte, bodyModel string) {
 	model := e.ProxyModel
 	if model == "" {
 		model = e.Name
 	}
-	req["model"] = model
-	out, _ := json.Marshal(req)
+	out := body
+	if bodyModel != model {
+		var err error
+		if out, err = withModel(body, model); err != nil {
+			writeOpenAIError(w, http.StatusBadRequest, codeBadRequest, "invalid JSON body: %v", err)
+			return
+		}
+	}
 	target := strings.TrimRight(e.ProxyURL, "/") + "/chat/completions"
 	up, err := http.NewRequestWithContext(r.Context(), http.MethodPost, target, bytes.NewReader(out))
 	if err != nil {
@@ -314,6 +324,9 @@ func (ws *Workspace) proxyChat(w http.ResponseWriter, r *http.Request, e Serving
 	}
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		_ = rc.Flush() // the client sets up its stream reader now, not with the first chunk
+	}
 	buf := make([]byte, 16<<10)
 	for {
 		n, err := resp.Body.Read(buf)
@@ -327,6 +340,20 @@ func (ws *Workspace) proxyChat(w http.ResponseWriter, r *http.Request, e Serving
 			return
 		}
 	}
+}
+
+// withModel returns the JSON object body with its "model" set to model; the
+// other members are copied as they are.
+func withModel(body []byte, model string) ([]byte, error) {
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	if req == nil {
+		return nil, errors.New("the body must be a JSON object")
+	}
+	req["model"], _ = json.Marshal(model)
+	return json.Marshal(req)
 }
 
 // serveEmbeddings answers {"input": string | [string…]} with dev embeddings.

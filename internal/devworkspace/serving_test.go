@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/databricks/databricks-sdk-go"
 	"github.com/databricks/databricks-sdk-go/service/serving"
@@ -288,6 +289,107 @@ func TestServingProxy(t *testing.T) {
 	})
 	if err == nil || calls.Load() != 1 {
 		t.Fatalf("unauthenticated call reached upstream: %v", err)
+	}
+}
+
+// TestServingProxyForwardsBody: a body that already names the endpoint goes
+// upstream byte for byte (the proxy does not decode and re-encode what it
+// only passes on); one without a model (invocations) gets it, with every
+// other member kept.
+func TestServingProxyForwardsBody(t *testing.T) {
+	got := make(chan []byte, 1)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"x","object":"chat.completion","created":1,"model":"dev-llm","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}`)
+	}))
+	defer upstream.Close()
+	ws := apisWorkspace(t, Options{LLMProxyURL: upstream.URL + "/v1"})
+	post := func(path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, ws.URL()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+CarolToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+	// Members out of encoding/json's order, and spacing it would drop.
+	body := `{"stream":false, "model":"dev-llm","messages":[{"role":"user","content":"hi"}],"x_vendor":{"b":1,"a":2}}`
+	post("/serving-endpoints/chat/completions", body)
+	if b := <-got; string(b) != body {
+		t.Errorf("upstream got\n%s\nwant the body as sent\n%s", b, body)
+	}
+	post("/serving-endpoints/dev-llm/invocations", `{"messages":[{"role":"user","content":"hi"}],"x_vendor":{"b":1,"a":2}}`)
+	var fwd map[string]json.RawMessage
+	if err := json.Unmarshal(<-got, &fwd); err != nil {
+		t.Fatal(err)
+	}
+	if string(fwd["model"]) != `"dev-llm"` || string(fwd["x_vendor"]) != `{"b":1,"a":2}` || len(fwd) != 3 {
+		t.Errorf("invocations forwarded %v: want the model added and the rest kept", fwd)
+	}
+}
+
+// TestServingProxyStreamsHeadersFirst: the proxy passes the upstream's
+// status and headers on as soon as it has them, so a streaming client is
+// past its response headers before the model's first token (fails on a
+// proxy that holds the headers until the first body bytes).
+func TestServingProxyStreamsHeadersFirst(t *testing.T) {
+	release := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select { // the first chunk waits for the client to have the headers
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		fmt.Fprint(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"dev-llm\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n")
+		w.(http.Flusher).Flush()
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	}))
+	defer upstream.Close()
+	ws := apisWorkspace(t, Options{LLMProxyURL: upstream.URL + "/v1"})
+
+	req, _ := http.NewRequest(http.MethodPost, ws.URL()+"/serving-endpoints/chat/completions",
+		strings.NewReader(`{"model":"dev-llm","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+CarolToken)
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		done <- result{resp, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second):
+		close(release) // let the old behaviour finish, then fail
+		<-done
+		t.Fatal("the proxy held the response headers until the model's first chunk")
+	}
+	close(release)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	defer res.resp.Body.Close()
+	if ct := res.resp.Header.Get("Content-Type"); res.resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("status %d, Content-Type %q", res.resp.StatusCode, ct)
+	}
+	b, err := io.ReadAll(res.resp.Body)
+	if err != nil || !strings.Contains(string(b), `"content":"hi"`) || !strings.HasSuffix(string(b), "data: [DONE]\n\n") {
+		t.Fatalf("stream %q, %v", b, err)
 	}
 }
 

@@ -5,7 +5,9 @@ package main
 //	-scenario firstdelta: the first text delta through `serve --dev --agent
 //	  assistant` (dev-llm proxied with --dev-llm-url to a model here that
 //	  streams a chunk every -gap) against the model's own first chunk, asked
-//	  directly, alternating;
+//	  directly, and against the dev workspace's proxy asked directly,
+//	  alternating; -bin may name several binaries (before,after), each
+//	  started once and measured in the same rotation;
 //	-scenario start: exec to the first 200 of GET /health, for `serve
 //	  --agent echo` and `serve --dev --agent assistant`.
 
@@ -20,13 +22,18 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
 // fakeModel is an OpenAI-compatible chat completions endpoint that streams
 // n chunks, one per gap (the first after one gap), and never calls a tool.
-func fakeModel(gap time.Duration, n int) http.Handler {
+// It notes when each request arrived and when it wrote its first chunk,
+// in at, so the first-delta time splits into the way to the model, the
+// model's own wait and the way back.
+func fakeModel(gap time.Duration, n int, at *modelTimes) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived := time.Now()
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
@@ -40,6 +47,9 @@ func fakeModel(gap time.Duration, n int) http.Handler {
 			case <-r.Context().Done():
 				return
 			}
+			if i == 0 {
+				at.set(arrived, time.Now())
+			}
 			fmt.Fprintf(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{%s\"content\":\"tok%d \"},\"finish_reason\":null}]}\n\n",
 				map[bool]string{true: `"role":"assistant",`}[i == 0], i)
 			f.Flush()
@@ -49,9 +59,38 @@ func fakeModel(gap time.Duration, n int) http.Handler {
 	})
 }
 
+// modelTimes is the fake model's record of its last request (the
+// measurements are sequential).
+type modelTimes struct {
+	mu              sync.Mutex
+	arrived, copied time.Time // request seen; first chunk about to be written
+}
+
+func (m *modelTimes) set(arrived, first time.Time) {
+	m.mu.Lock()
+	m.arrived, m.copied = arrived, first
+	m.mu.Unlock()
+}
+
+func (m *modelTimes) take() (arrived, first time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	arrived, first = m.arrived, m.copied
+	m.arrived, m.copied = time.Time{}, time.Time{}
+	return arrived, first
+}
+
+// deltaSample is one first-delta measurement: the whole time, and its split by
+// the model's timestamps (same process, same monotonic clock).
+type deltaSample struct {
+	total time.Duration
+	to    time.Duration // client start → the model has the request
+	back  time.Duration // the model writes its first chunk → the client has the delta
+}
+
 // firstLine posts body to url and returns the time until the first SSE data
 // line containing marker; it then reads the stream to its end.
-func firstLine(url, body, marker string, headers map[string]string) (time.Duration, error) {
+func firstLine(url, body, marker string, headers map[string]string, at *modelTimes) (deltaSample, error) {
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for k, v := range headers {
@@ -60,86 +99,136 @@ func firstLine(url, body, marker string, headers map[string]string) (time.Durati
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return deltaSample{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
-		return 0, fmt.Errorf("%s: status %d: %s", url, resp.StatusCode, b)
+		return deltaSample{}, fmt.Errorf("%s: status %d: %s", url, resp.StatusCode, b)
 	}
 	rd := bufio.NewReader(resp.Body)
-	var took time.Duration
+	var got time.Time
 	for {
 		line, err := rd.ReadSlice('\n')
-		if took == 0 && bytes.HasPrefix(line, []byte("data: ")) && bytes.Contains(line, []byte(marker)) {
-			took = time.Since(start)
+		if got.IsZero() && bytes.HasPrefix(line, []byte("data: ")) && bytes.Contains(line, []byte(marker)) {
+			got = time.Now()
 		}
 		if err != nil {
-			if took == 0 {
-				return 0, fmt.Errorf("%s: no %q in the stream", url, marker)
+			if got.IsZero() {
+				return deltaSample{}, fmt.Errorf("%s: no %q in the stream", url, marker)
 			}
-			return took, nil
+			break
 		}
 	}
+	arrived, first := at.take()
+	if arrived.IsZero() {
+		return deltaSample{}, fmt.Errorf("%s: the model saw no request", url)
+	}
+	return deltaSample{total: got.Sub(start), to: arrived.Sub(start), back: got.Sub(first)}, nil
 }
 
-func firstDeltaScenario(bin string, samples int, gap time.Duration) error {
+// firstDeltaScenario measures, alternating, the model asked directly, the
+// dev workspace's serving endpoint (its proxy to the model) asked directly,
+// and serve, for each binary in bins (comma-separated: a before and an after
+// build measured in the same run).
+func firstDeltaScenario(bins string, samples int, gap time.Duration) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	model := &http.Server{Handler: fakeModel(gap, 5)}
+	at := &modelTimes{}
+	model := &http.Server{Handler: fakeModel(gap, 5, at)}
 	go func() { _ = model.Serve(ln) }()
 	defer model.Close()
 	modelURL := "http://" + ln.Addr().String() + "/v1"
 
+	type path struct {
+		name, url, body, marker string
+		headers                 map[string]string
+		got                     []deltaSample
+	}
+	modelBody := `{"model":"m","stream":true,"messages":[{"role":"user","content":"Say hello to the team"}]}`
+	paths := []*path{{name: "model directly", url: modelURL + "/chat/completions", body: modelBody, marker: `"content"`}}
+	for _, bin := range strings.Split(bins, ",") {
+		addr, wsAddr, stop, err := startFirstDeltaServe(bin, modelURL)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		paths = append(paths,
+			&path{name: bin + ": dev workspace proxy", url: "http://" + wsAddr + "/serving-endpoints/chat/completions",
+				body: strings.Replace(modelBody, `"model":"m"`, `"model":"dev-llm"`, 1), marker: `"content"`,
+				headers: map[string]string{"Authorization": "Bearer dev-alice-token"}},
+			&path{name: bin + ": serve", url: "http://" + addr + "/responses", body: `{"stream":true,"input":"Say hello to the team"}`,
+				marker: `"response.output_text.delta"`, headers: map[string]string{"X-Dev-User": "alice"}})
+	}
+	// Warm every path (identity verification, tools prepared, connections).
+	for range 3 {
+		for _, p := range paths {
+			if _, err := firstLine(p.url, p.body, p.marker, p.headers, at); err != nil {
+				return err
+			}
+		}
+	}
+	for range samples {
+		for _, p := range paths {
+			s, err := firstLine(p.url, p.body, p.marker, p.headers, at)
+			if err != nil {
+				return err
+			}
+			p.got = append(p.got, s)
+		}
+	}
+	med := func(ss []deltaSample, f func(deltaSample) time.Duration) time.Duration {
+		v := make([]time.Duration, len(ss))
+		for i, s := range ss {
+			v[i] = f(s)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	total := func(s deltaSample) time.Duration { return s.total }
+	to := func(s deltaSample) time.Duration { return s.to }
+	back := func(s deltaSample) time.Duration { return s.back }
+	minOf := func(ss []deltaSample) time.Duration {
+		return slices.MinFunc(ss, func(a, b deltaSample) int { return int(a.total - b.total) }).total
+	}
+	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+	base := paths[0].got
+	fmt.Printf("first text delta, %d alternating samples, a model streaming one chunk per %s (load average %s)\n", samples, gap, loadavg())
+	fmt.Printf("  %-44s %9s %9s %9s | %9s %9s %9s %9s\n", "path", "median", "min", "max", "added", "min-min", "to model", "back")
+	for _, p := range paths {
+		fmt.Printf("  %-44s %9s %9s %9s | %9s %9s %9s %9s\n", p.name, r(med(p.got, total)), r(minOf(p.got)), r(slices.MaxFunc(p.got, func(a, b deltaSample) int { return int(a.total - b.total) }).total),
+			r(med(p.got, total)-med(base, total)), r(minOf(p.got)-minOf(base)), r(med(p.got, to)), r(med(p.got, back)))
+	}
+	fmt.Println("  added: median minus the model's median; to model: client start → model has the request; back: model writes its first chunk → client has it (medians)")
+	return nil
+}
+
+// startFirstDeltaServe starts `serve --dev --agent assistant` with its dev
+// workspace on a known port, proxying dev-llm to modelURL.
+func startFirstDeltaServe(bin, modelURL string) (addr, wsAddr string, stop func(), err error) {
 	port, err := freePort()
 	if err != nil {
-		return err
+		return "", "", nil, err
 	}
-	addr := "127.0.0.1:" + port
-	cmd := exec.Command(bin, "--dev", "--agent", "assistant", "--addr", addr, "--dev-llm-url", modelURL, "--store", "off")
+	wsPort, err := freePort()
+	if err != nil {
+		return "", "", nil, err
+	}
+	addr, wsAddr = "127.0.0.1:"+port, "127.0.0.1:"+wsPort
+	cmd := exec.Command(bin, "--dev", "--agent", "assistant", "--addr", addr, "--dev-workspace-addr", wsAddr,
+		"--dev-llm-url", modelURL, "--store", "off")
 	cmd.Env = os.Environ()
 	if err := cmd.Start(); err != nil {
-		return err
+		return "", "", nil, err
 	}
 	s := &proc{cmd: cmd, addr: addr}
-	defer s.stop()
 	if _, err := waitHealthy(addr, time.Minute); err != nil {
-		return err
+		s.stop()
+		return "", "", nil, err
 	}
-	direct := modelURL + "/chat/completions"
-	modelBody := `{"model":"m","stream":true,"messages":[{"role":"user","content":"Say hello to the team"}]}`
-	serveURL := "http://" + addr + "/responses"
-	serveBody := `{"stream":true,"input":"Say hello to the team"}`
-	alice := map[string]string{"X-Dev-User": "alice"}
-	// Warm both paths (identity verification, tools prepared, connections).
-	for range 3 {
-		if _, err := firstLine(serveURL, serveBody, `"response.output_text.delta"`, alice); err != nil {
-			return err
-		}
-	}
-	var viaServe, viaModel []time.Duration
-	for range samples {
-		d, err := firstLine(direct, modelBody, `"content"`, nil)
-		if err != nil {
-			return err
-		}
-		viaModel = append(viaModel, d)
-		d, err = firstLine(serveURL, serveBody, `"response.output_text.delta"`, alice)
-		if err != nil {
-			return err
-		}
-		viaServe = append(viaServe, d)
-	}
-	slices.Sort(viaModel)
-	slices.Sort(viaServe)
-	med := func(v []time.Duration) time.Duration { return v[len(v)/2] }
-	fmt.Printf("first text delta, %d alternating samples, a model streaming one chunk per %s (load average %s)\n", samples, gap, loadavg())
-	fmt.Printf("  model directly (first content chunk): median %s, min %s, max %s\n", med(viaModel).Round(10*time.Microsecond), viaModel[0].Round(10*time.Microsecond), viaModel[len(viaModel)-1].Round(10*time.Microsecond))
-	fmt.Printf("  serve --dev --agent assistant (first output_text.delta): median %s, min %s, max %s\n", med(viaServe).Round(10*time.Microsecond), viaServe[0].Round(10*time.Microsecond), viaServe[len(viaServe)-1].Round(10*time.Microsecond))
-	fmt.Printf("  added by serve: median %s\n", (med(viaServe) - med(viaModel)).Round(10*time.Microsecond))
-	return nil
+	return addr, wsAddr, func() { s.stop() }, nil
 }
 
 func freePort() (string, error) {
