@@ -66,8 +66,12 @@ func newAgentMetrics() agentMetrics {
 // that the handler answers (504) on time even if fn ignores ctx; fn is then
 // abandoned: counted, logged, and it keeps its concurrency slot until it
 // returns. release is called exactly once, when fn has returned.
-func (s *Server) run(ctx context.Context, reqID, stage string, release func(), fn func() error) error {
-	return s.runCall(&runCall{s: s, ctx: ctx, reqID: reqID, stage: stage, release: release, fn: fn})
+//
+// started, if not nil, runs on the handler's goroutine once fn is under
+// way (or just before, when fn runs on the handler's goroutine): a stream
+// flushes its opening events there, while the agent starts.
+func (s *Server) run(ctx context.Context, reqID, stage string, release, started func(), fn func() error) error {
+	return s.runCall(&runCall{s: s, ctx: ctx, reqID: reqID, stage: stage, release: release, started: started, fn: fn})
 }
 
 // predict calls the agent's Predict on the handler's goroutine and
@@ -192,6 +196,9 @@ func (s *Server) runCall(rc *runCall) error {
 	ctx, release := rc.ctx, rc.release
 	if _, ok := ctx.Deadline(); !ok {
 		defer release()
+		if rc.started != nil {
+			rc.started()
+		}
 		return rc.invoke()
 	}
 	// One allocation for the state the handler and the call's goroutine
@@ -201,6 +208,9 @@ func (s *Server) runCall(rc *runCall) error {
 	case s.callers <- rc: // a caller goroutine is idle: its stack is already grown
 	default:
 		go s.caller(rc)
+	}
+	if rc.started != nil {
+		rc.started()
 	}
 	select {
 	case err := <-rc.done:
@@ -230,6 +240,7 @@ type runCall struct {
 	ctx          context.Context
 	reqID, stage string
 	release      func()
+	started      func()
 	fn           func() error
 	done         chan error
 

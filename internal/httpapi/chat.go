@@ -144,8 +144,7 @@ func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat
 	defer telemetry.StreamStarted(ctx)() // telemetry: agentrt.streams.active
 
 	cs := chat.NewStream(meta, creq.IncludeUsage)
-	out.buf = cs.Start(out.buf)
-	_ = out.flush()
+	out.buf = cs.Start(out.buf) // flushed once the agent is under way
 
 	var mu sync.Mutex
 	closed := false
@@ -165,7 +164,7 @@ func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat
 		return out.flush()
 	}
 
-	err := s.run(ctx, reqID, "predict_stream", release, func() error { return s.stream(ctx, req, emit) })
+	err := s.run(ctx, reqID, "predict_stream", release, out.flushUnder(&mu), func() error { return s.stream(ctx, req, emit) })
 
 	mu.Lock()
 	defer mu.Unlock()

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -127,5 +128,53 @@ func TestContentLength(t *testing.T) {
 		if resp.ContentLength != int64(len(body)) || len(resp.TransferEncoding) != 0 {
 			t.Errorf("input of %d: Content-Length %d, Transfer-Encoding %v for a %d-byte body", n, resp.ContentLength, resp.TransferEncoding, len(body))
 		}
+	}
+}
+
+// streamGate emits its answer only once released.
+type streamGate struct{ release chan struct{} }
+
+func (g streamGate) PredictStream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return emit(agent.TextDelta("late", "m"))
+}
+
+// TestStreamOpensBeforeTheAgentEmits: the opening events reach the client
+// while the agent has emitted nothing (they are flushed as it starts, not
+// with its first event), with and without a request timeout.
+func TestStreamOpensBeforeTheAgentEmits(t *testing.T) {
+	for _, timeout := range []time.Duration{0, time.Minute} {
+		g := streamGate{release: make(chan struct{})}
+		api := newAPI(t, httpapi.Options{Agent: agent.FromStream(g), Limits: httpapi.Limits{RequestTimeout: timeout}})
+		ts := httptest.NewServer(api.Handler())
+		path := "/responses"
+		body := `{"input":"x","stream":true}`
+		for _, chat := range []bool{false, true} {
+			if chat {
+				path, body = "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true}`
+			}
+			resp := post(t, ts.URL+path, body)
+			first := make(chan string, 1)
+			go func() { // returns once the first frame is flushed
+				line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+				first <- line
+			}()
+			select {
+			case line := <-first:
+				if !strings.HasPrefix(line, "data: ") {
+					t.Fatalf("timeout %v, %s: first line %q", timeout, path, line)
+				}
+			case <-time.After(10 * time.Second): // fail-safe: the agent is waiting for us
+				t.Fatalf("timeout %v, %s: no event before the agent's first", timeout, path)
+			}
+			g.release <- struct{}{}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		ts.Close()
 	}
 }

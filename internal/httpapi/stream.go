@@ -61,6 +61,17 @@ func (s *sse) frame(ev *agent.StreamEvent) {
 
 func (s *sse) done() { s.buf = append(s.buf, "data: [DONE]\n\n"...) }
 
+// flushUnder returns a flush that holds mu, the lock of the stream's emit:
+// run calls it once the agent is under way, to send the opening events
+// (unless the agent's first event has sent them already).
+func (s *sse) flushUnder(mu *sync.Mutex) func() {
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = s.flush()
+	}
+}
+
 // flush writes the buffered frames. A write error means the client is gone
 // (and sticks); an encoding error is returned once, after the good frames.
 func (s *sse) flush() error {
@@ -204,8 +215,7 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 
 	var mu sync.Mutex
 	closed := false
-	y.start()
-	_ = out.flush()
+	y.start() // response.created and in_progress: flushed once the agent is under way
 
 	emit := func(ev *agent.StreamEvent) error {
 		mu.Lock()
@@ -225,7 +235,7 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 	// The agent emits its one shape; the dialect's filter rewrites it on
 	// the way to the fold, and releases what it held once the agent is done.
 	agentEmit, rewrite := dialect.NewStream(d, s.name, emit)
-	err := s.run(ctx, reqID, "predict_stream", release, func() error {
+	err := s.run(ctx, reqID, "predict_stream", release, out.flushUnder(&mu), func() error {
 		if err := s.stream(ctx, req, agentEmit); err != nil {
 			return err
 		}
