@@ -171,9 +171,15 @@ func (s *Set) Prepare(ctx context.Context, env *agent.Env) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ProbeTimeout)
 	defer cancel()
 
+	// Outcomes already known (cached, or no client) are taken here: a
+	// goroutine per provider only for those that need a probe.
 	results := make([]result, len(s.entries))
 	var wg sync.WaitGroup
 	for i := range s.entries {
+		if r, ok := s.known(env, i); ok {
+			results[i] = r
+			continue
+		}
 		wg.Go(func() { results[i] = s.prepareOne(ctx, env, i) })
 	}
 	wg.Wait()
@@ -236,18 +242,13 @@ func (s *Set) Prepare(ctx context.Context, env *agent.Env) error {
 // system-bound ones.
 func (s *Set) prepareOne(ctx context.Context, env *agent.Env, i int) result {
 	e := s.entries[i]
-	w := env.User
-	principal := env.Caller.PrincipalID
-	if e.opts.Binding == System {
-		w, principal = env.System, ""
-	}
+	w, key, cached := s.keyFor(env, i)
 	if w == nil {
 		return result{err: ErrNoClient}
 	}
-	if s.opts.CacheTTL < 0 || (e.opts.Binding == User && principal == "") {
+	if !cached {
 		return probe(ctx, e.provider, w)
 	}
-	key := cacheKey{principal: principal, binding: e.opts.Binding, index: i, client: w}
 	tools, err := s.cache.Do(ctx, key, func(fctx context.Context) ([]agent.Tool, time.Duration, error) {
 		// The probe outlives a waiter that gives up, but not its own deadline.
 		fctx, cancel := context.WithTimeout(fctx, s.opts.ProbeTimeout)
@@ -256,6 +257,34 @@ func (s *Set) prepareOne(ctx context.Context, env *agent.Env, i int) result {
 		return r.tools, s.ttlFor(r.err), r.err
 	})
 	return result{tools: tools, err: err}
+}
+
+// keyFor returns the client provider i prepares with for env (nil when
+// there is none) and whether its outcome is cached, under key.
+func (s *Set) keyFor(env *agent.Env, i int) (w *databricks.WorkspaceClient, key cacheKey, cached bool) {
+	e := s.entries[i]
+	w, principal := env.User, env.Caller.PrincipalID
+	if e.opts.Binding == System {
+		w, principal = env.System, ""
+	}
+	if w == nil || s.opts.CacheTTL < 0 || (e.opts.Binding == User && principal == "") {
+		return w, key, false
+	}
+	return w, cacheKey{principal: principal, binding: e.opts.Binding, index: i, client: w}, true
+}
+
+// known returns provider i's outcome for env when it needs no probe: no
+// client, or a fresh outcome in the cache.
+func (s *Set) known(env *agent.Env, i int) (result, bool) {
+	w, key, cached := s.keyFor(env, i)
+	if w == nil {
+		return result{err: ErrNoClient}, true
+	}
+	if !cached {
+		return result{}, false
+	}
+	tools, ok, err := s.cache.Lookup(key)
+	return result{tools: tools, err: err}, ok
 }
 
 // ttlFor says how long an outcome is kept.

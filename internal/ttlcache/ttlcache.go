@@ -63,6 +63,18 @@ func (c *Cache[K, V]) Get(k K) (V, bool) {
 	return e.v, true
 }
 
+// Lookup returns the outcome cached for k, a value or a refusal, when it
+// is present and not expired: what Do would return without waiting.
+func (c *Cache[K, V]) Lookup(k K) (v V, ok bool, err error) {
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if !ok || !c.now().Before(e.expires) {
+		return v, false, nil
+	}
+	return e.v, true, e.err
+}
+
 // Put stores v for k for ttl; ttl ≤ 0 removes k.
 func (c *Cache[K, V]) Put(k K, v V, ttl time.Duration) {
 	c.mu.Lock()

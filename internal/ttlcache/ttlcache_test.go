@@ -146,3 +146,25 @@ func TestPanickingFillIsAnErrorAndNotCached(t *testing.T) {
 		t.Fatalf("after a panic Do = %d, %v", v, err)
 	}
 }
+
+// Lookup answers what Do would answer from the cache, value or refusal,
+// and nothing for a missing or expired key.
+func TestLookup(t *testing.T) {
+	c, clk := newTest(10)
+	boom := errors.New("boom")
+	c.Do(context.Background(), "v", func(context.Context) (int, time.Duration, error) { return 7, time.Minute, nil })
+	c.Do(context.Background(), "e", func(context.Context) (int, time.Duration, error) { return 0, time.Minute, boom })
+	if v, ok, err := c.Lookup("v"); !ok || v != 7 || err != nil {
+		t.Errorf("Lookup(v) = %d, %v, %v", v, ok, err)
+	}
+	if _, ok, err := c.Lookup("e"); !ok || !errors.Is(err, boom) {
+		t.Errorf("Lookup(e) = %v, %v; want the cached refusal", ok, err)
+	}
+	if _, ok, _ := c.Lookup("missing"); ok {
+		t.Error("Lookup of a missing key")
+	}
+	clk.add(time.Minute)
+	if _, ok, _ := c.Lookup("v"); ok {
+		t.Error("Lookup of an expired key")
+	}
+}
