@@ -97,7 +97,7 @@ func (s *Server) predict(ctx context.Context, call *callCtx, c *gin.Context, req
 		err = ctx.Err()
 	default:
 		w := &call.wd
-		w.s, w.c, w.ctx, w.reqID = s, c, ctx, reqID
+		w.s, w.c, w.call, w.reqID = s, c, call, reqID
 		w.timer = time.AfterFunc(time.Until(call.deadline), w.fire)
 		resp, err = s.invokePredict(ctx, req)
 		abandoned := !w.timer.Stop() && w.finish()
@@ -145,7 +145,7 @@ func (s *Server) answerError(ctx context.Context, c *gin.Context, reqID, stage s
 type watchdog struct {
 	s     *Server
 	c     *gin.Context
-	ctx   context.Context
+	call  *callCtx // what the call's context derives from, whatever preparers added
 	reqID string
 	timer *time.Timer
 
@@ -163,8 +163,8 @@ func (w *watchdog) fire() {
 		return
 	}
 	w.abandoned = time.Now()
-	s, ctx := w.s, w.ctx
-	<-ctx.Done() // the context's own timer is due too
+	s, ctx := w.s, w.call
+	<-ctx.Done() // the deadline has passed: at once
 	lctx := context.WithoutCancel(ctx)
 	s.agents.abandoned.Add(lctx, 1)
 	s.agents.running.Add(lctx, 1)
