@@ -175,7 +175,11 @@ func CheckFile(path string, host *debug.BuildInfo) error {
 // PluginBuildFlags returns the go build flags (after -buildmode=plugin) that
 // give a plugin the same compiled form of shared packages as the host
 // described by host: -race, -msan, -asan, -trimpath, -tags and -gcflags as
-// the host was built with.
+// the host was built with, and -buildvcs=false for a host whose main module
+// carries no version from version control ("(devel)" without vcs
+// settings: built with -buildvcs=false, outside a repository, or a test
+// binary), since a plugin built in a clean checkout would carry one and
+// differ from it.
 func PluginBuildFlags(host *debug.BuildInfo) []string {
 	s := settings(host)
 	flags := []string{"-buildmode=plugin"}
@@ -189,6 +193,9 @@ func PluginBuildFlags(host *debug.BuildInfo) []string {
 	}
 	if v := s["-gcflags"]; v != "" {
 		flags = append(flags, "-gcflags="+v)
+	}
+	if host.Main.Version == "(devel)" && s["vcs"] == "" {
+		flags = append(flags, "-buildvcs=false")
 	}
 	return flags
 }

@@ -91,7 +91,7 @@ func TestIncompatibleErrorMessage(t *testing.T) {
 		"  - go version: host go1.26.8, plugin go1.26.7",
 		"  - build setting -race: host true, plugin (none)",
 		"  - module github.com/google/uuid: host v1.6.0, plugin v1.5.0",
-		"GOOS=linux GOARCH=amd64 CGO_ENABLED=1 GOTOOLCHAIN=go1.26.8 go build -buildmode=plugin -race '-tags=a b' -o agent.so ./p",
+		"GOOS=linux GOARCH=amd64 CGO_ENABLED=1 GOTOOLCHAIN=go1.26.8 go build -buildmode=plugin -race '-tags=a b' -buildvcs=false -o agent.so ./p",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q:\n%s", want, msg)
@@ -116,6 +116,15 @@ func TestPluginBuildFlags(t *testing.T) {
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("PluginBuildFlags(%v) = %q, want %q", tt.settings, got, tt.want)
 		}
+	}
+	// A host without a version from version control (a test binary, or
+	// built with -buildvcs=false): the plugin must not get one either.
+	devel := debug.Module{Path: "m", Version: "(devel)"}
+	if got := PluginBuildFlags(buildInfo("go1.26.8", nil, devel)); !slices.Contains(got, "-buildvcs=false") {
+		t.Errorf("devel host without vcs: %q, want -buildvcs=false", got)
+	}
+	if got := PluginBuildFlags(buildInfo("go1.26.8", map[string]string{"vcs": "git"}, devel)); slices.Contains(got, "-buildvcs=false") {
+		t.Errorf("host stamped from git: %q, want the default stamping", got)
 	}
 }
 
