@@ -18,6 +18,7 @@ import (
 
 	"github.com/agentrt/agentrt/agent"
 	"github.com/agentrt/agentrt/internal/manifest"
+	"github.com/agentrt/agentrt/internal/plugintest"
 	"github.com/agentrt/agentrt/internal/wire"
 )
 
@@ -44,10 +45,7 @@ func goBuildPlugin(dir, pkg, out string, env []string, extra ...string) error {
 	args := append([]string{"build"}, PluginBuildFlags(host)...)
 	args = append(args, extra...)
 	args = append(args, "-o", out, pkg)
-	cmd := exec.Command("go", args...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=1"), env...)
-	if b, err := cmd.CombinedOutput(); err != nil {
+	if b, err := plugintest.Build(dir, args, append(append(os.Environ(), "CGO_ENABLED=1"), env...)); err != nil {
 		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, b)
 	}
 	return nil

@@ -7,13 +7,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/agentrt/agentrt/internal/loader"
+	"github.com/agentrt/agentrt/internal/plugintest"
 )
 
 // TestServePlugin runs serve --agent ./plugin.so in process: the plugin is
@@ -31,10 +31,7 @@ func TestServePlugin(t *testing.T) {
 	dir := t.TempDir()
 	so := filepath.Join(dir, "plugin.so")
 	args := append([]string{"build"}, loader.PluginBuildFlags(host)...)
-	cmd := exec.Command("go", append(args, "-o", so, "./examples/plugin")...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := plugintest.Build(root, append(args, "-o", so, "./examples/plugin"), append(os.Environ(), "CGO_ENABLED=1")); err != nil {
 		t.Fatalf("go build plugin: %v\n%s", err, out)
 	}
 	yaml, err := os.ReadFile(filepath.Join(root, "examples/plugin/agent.yaml"))

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package plugintest
+
+func lock(string) func() { return func() {} }
