@@ -103,11 +103,7 @@ func (s *Server) predict(ctx context.Context, call *callCtx, c *gin.Context, req
 		abandoned := !w.timer.Stop() && w.finish()
 		release()
 		if abandoned {
-			lctx := context.WithoutCancel(ctx)
-			s.agents.running.Add(lctx, -1)
-			s.log.LogAttrs(lctx, slog.LevelWarn, "abandoned agent returned; concurrency slot freed",
-				slog.String("request_id", reqID), slog.String("stage", "predict"),
-				slog.Duration("late_by", time.Since(w.abandoned)))
+			s.returnedLate(ctx, reqID, "predict", w.abandoned)
 			return nil, false
 		}
 	}
@@ -165,11 +161,7 @@ func (w *watchdog) fire() {
 	w.abandoned = time.Now()
 	s, ctx := w.s, w.call
 	<-ctx.Done() // the deadline has passed: at once
-	lctx := context.WithoutCancel(ctx)
-	s.agents.abandoned.Add(lctx, 1)
-	s.agents.running.Add(lctx, 1)
-	s.log.LogAttrs(lctx, slog.LevelWarn, "agent did not return on cancellation; abandoned, its concurrency slot stays taken until it returns",
-		slog.String("request_id", w.reqID), slog.String("stage", "predict"), slog.String("cause", context.Cause(ctx).Error()))
+	s.abandon(ctx, w.reqID, "predict")
 	e := s.agentError(ctx, w.c.Request, w.reqID, "predict", ctx.Err())
 	if e.Status == 499 {
 		return
@@ -199,7 +191,7 @@ func (s *Server) runCall(rc *runCall) error {
 		if rc.started != nil {
 			rc.started()
 		}
-		return rc.invoke()
+		return call(rc.fn)
 	}
 	// One allocation for the state the handler and the call's goroutine
 	// share (plus the channel), not one per variable.
@@ -226,12 +218,28 @@ func (s *Server) runCall(rc *runCall) error {
 	}
 	rc.abandoned = time.Now()
 	rc.mu.Unlock()
+	s.abandon(ctx, rc.reqID, rc.stage)
+	return ctx.Err()
+}
+
+// abandon counts and logs an agent call the handler stops waiting for, as
+// ctx ends; returnedLate does when it returns.
+func (s *Server) abandon(ctx context.Context, reqID, stage string) {
 	lctx := context.WithoutCancel(ctx)
 	s.agents.abandoned.Add(lctx, 1)
 	s.agents.running.Add(lctx, 1)
 	s.log.LogAttrs(lctx, slog.LevelWarn, "agent did not return on cancellation; abandoned, its concurrency slot stays taken until it returns",
-		slog.String("request_id", rc.reqID), slog.String("stage", rc.stage), slog.String("cause", context.Cause(ctx).Error()))
-	return ctx.Err()
+		slog.String("request_id", reqID), slog.String("stage", stage), slog.String("cause", context.Cause(ctx).Error()))
+}
+
+// returnedLate counts and logs the return of a call abandoned at since;
+// its concurrency slot has been freed.
+func (s *Server) returnedLate(ctx context.Context, reqID, stage string, since time.Time) {
+	lctx := context.WithoutCancel(ctx)
+	s.agents.running.Add(lctx, -1)
+	s.log.LogAttrs(lctx, slog.LevelWarn, "abandoned agent returned; concurrency slot freed",
+		slog.String("request_id", reqID), slog.String("stage", stage),
+		slog.Duration("late_by", time.Since(since)))
 }
 
 // runCall is one agent call run under a deadline (run).
@@ -274,13 +282,10 @@ func (s *Server) caller(rc *runCall) {
 	}
 }
 
-// invoke makes the call, turning a panic into a *panicError.
-func (rc *runCall) invoke() error { return call(rc.fn) }
-
 // exec runs fn on a goroutine of its own; if the handler has abandoned it by the
 // time it returns, it frees the concurrency slot itself.
 func (rc *runCall) exec() {
-	err := rc.invoke()
+	err := call(rc.fn)
 	rc.mu.Lock()
 	rc.finished = true
 	since := rc.abandoned
@@ -288,11 +293,7 @@ func (rc *runCall) exec() {
 	rc.done <- err
 	if !since.IsZero() {
 		rc.release()
-		lctx := context.WithoutCancel(rc.ctx)
-		rc.s.agents.running.Add(lctx, -1)
-		rc.s.log.LogAttrs(lctx, slog.LevelWarn, "abandoned agent returned; concurrency slot freed",
-			slog.String("request_id", rc.reqID), slog.String("stage", rc.stage),
-			slog.Duration("late_by", time.Since(since)))
+		rc.s.returnedLate(rc.ctx, rc.reqID, rc.stage, since)
 	}
 }
 
