@@ -67,11 +67,11 @@ func newAgentMetrics() agentMetrics {
 // abandoned: counted, logged, and it keeps its concurrency slot until it
 // returns. release is called exactly once, when fn has returned.
 //
-// started, if not nil, runs on the handler's goroutine once fn is under
-// way (or just before, when fn runs on the handler's goroutine): a stream
-// flushes its opening events there, while the agent starts.
-func (s *Server) run(ctx context.Context, reqID, stage string, release, started func(), fn func() error) error {
-	return s.runCall(&runCall{s: s, ctx: ctx, reqID: reqID, stage: stage, release: release, started: started, fn: fn})
+// The handler waits as soon as it has handed fn over, so that fn starts
+// on the handler's thread at once, not once another thread has woken up
+// to take it (on a virtual machine that can take 100 µs).
+func (s *Server) run(ctx context.Context, reqID, stage string, release func(), fn func() error) error {
+	return s.runCall(&runCall{s: s, ctx: ctx, reqID: reqID, stage: stage, release: release, fn: fn})
 }
 
 // predict calls the agent's Predict on the handler's goroutine and
@@ -96,11 +96,16 @@ func (s *Server) predict(ctx context.Context, call *callCtx, c *gin.Context, req
 		release()
 		err = ctx.Err()
 	default:
-		w := &call.wd
+		w := watchdogs.Get().(*watchdog)
 		w.s, w.c, w.call, w.reqID = s, c, call, reqID
-		w.timer = time.AfterFunc(time.Until(call.deadline), w.fire)
+		w.timer.Reset(time.Until(call.deadline))
 		resp, err = s.invokePredict(ctx, req)
-		abandoned := !w.timer.Stop() && w.finish()
+		stopped := w.timer.Stop()
+		abandoned := !stopped && w.finish()
+		if stopped { // fire will not run: w is free again
+			w.s, w.c, w.call, w.reqID = nil, nil, nil, ""
+			watchdogs.Put(w)
+		}
 		release()
 		if abandoned {
 			s.returnedLate(ctx, reqID, "predict", w.abandoned)
@@ -137,7 +142,8 @@ func (s *Server) answerError(ctx context.Context, c *gin.Context, reqID, stage s
 }
 
 // watchdog answers for a Predict call still running at its deadline
-// (predict).
+// (predict). Watchdogs whose timer was stopped before it fired are reused,
+// timer and all: a timer and its callback are two allocations a request.
 type watchdog struct {
 	s     *Server
 	c     *gin.Context
@@ -149,6 +155,13 @@ type watchdog struct {
 	finished  bool      // Predict returned first
 	abandoned time.Time // or the watchdog answered first
 }
+
+var watchdogs = sync.Pool{New: func() any {
+	w := new(watchdog)
+	w.timer = time.AfterFunc(time.Hour, w.fire)
+	w.timer.Stop() // predict sets it
+	return w
+}}
 
 // fire runs at the deadline. The handler's goroutine is in Predict, so the
 // response writer is the watchdog's until finish.
@@ -188,9 +201,6 @@ func (s *Server) runCall(rc *runCall) error {
 	ctx, release := rc.ctx, rc.release
 	if _, ok := ctx.Deadline(); !ok {
 		defer release()
-		if rc.started != nil {
-			rc.started()
-		}
 		return call(rc.fn)
 	}
 	// One allocation for the state the handler and the call's goroutine
@@ -200,9 +210,6 @@ func (s *Server) runCall(rc *runCall) error {
 	case s.callers <- rc: // a caller goroutine is idle: its stack is already grown
 	default:
 		go s.caller(rc)
-	}
-	if rc.started != nil {
-		rc.started()
 	}
 	select {
 	case err := <-rc.done:
@@ -248,7 +255,6 @@ type runCall struct {
 	ctx          context.Context
 	reqID, stage string
 	release      func()
-	started      func()
 	fn           func() error
 	done         chan error
 

@@ -261,7 +261,7 @@ func (r *bgRun) run(ctx context.Context, req *agent.Request, release func()) {
 		return r.sink.err
 	}
 	agentEmit, rewrite := dialect.NewStream(r.dialect, s.name, emit)
-	err := s.run(ctx, r.reqID, "background", release, nil, func() error {
+	err := s.run(ctx, r.reqID, "background", release, func() error {
 		if err := s.stream(ctx, req, agentEmit); err != nil {
 			return err
 		}

@@ -31,8 +31,6 @@ type callCtx struct {
 	mu     sync.Mutex // making inner, and end
 	cancel context.CancelFunc
 	stop   func() bool // ends the watch on parent
-
-	wd watchdog // predict's, when it runs the agent under this context
 }
 
 func newCallCtx(parent context.Context, d time.Duration) *callCtx {

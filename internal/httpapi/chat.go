@@ -95,7 +95,7 @@ func (s *Server) handleChat(c *gin.Context) {
 	if creq.Stream {
 		s.serveChatStream(ctx, c, creq, meta, reqID, release)
 	} else {
-		s.serveChatJSON(ctx, call, c, req, meta, reqID, release, bp)
+		s.serveChatJSON(ctx, call, c, req, meta, reqID, release, bp, start)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
@@ -119,7 +119,7 @@ func failedResponse(resp *agent.Response) error {
 	return errFailedResponse
 }
 
-func (s *Server) serveChatJSON(ctx context.Context, call *callCtx, c *gin.Context, req *agent.Request, meta chat.Meta, reqID string, release func(), bp *[]byte) {
+func (s *Server) serveChatJSON(ctx context.Context, call *callCtx, c *gin.Context, req *agent.Request, meta chat.Meta, reqID string, release func(), bp *[]byte, start time.Time) {
 	resp, ok := s.predict(ctx, call, c, reqID, release, req)
 	if !ok {
 		return
@@ -130,7 +130,7 @@ func (s *Server) serveChatJSON(ctx context.Context, call *callCtx, c *gin.Contex
 	}
 	body := chat.AppendCompletion((*bp)[:0], meta, resp)
 	*bp = body[:0]
-	s.extendWrite(c.Writer)
+	s.extendWriteSince(c.Writer, start)
 	setContentLength(c.Writer, len(body))
 	writeJSON(c.Writer, http.StatusOK, body)
 }
@@ -144,7 +144,7 @@ func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat
 	defer telemetry.StreamStarted(ctx)() // telemetry: agentrt.streams.active
 
 	cs := chat.NewStream(meta, creq.IncludeUsage)
-	out.buf = cs.Start(out.buf) // flushed once the agent is under way
+	out.buf = cs.Start(out.buf) // sent with the agent's first event, or by sendOpening
 
 	var mu sync.Mutex
 	closed := false
@@ -164,7 +164,8 @@ func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat
 		return out.flush()
 	}
 
-	err := s.run(ctx, reqID, "predict_stream", release, out.flushUnder(&mu), func() error { return s.stream(ctx, req, emit) })
+	defer out.sendOpening(&mu, &closed).Stop()
+	err := s.run(ctx, reqID, "predict_stream", release, func() error { return s.stream(ctx, req, emit) })
 
 	mu.Lock()
 	defer mu.Unlock()

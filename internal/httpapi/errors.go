@@ -43,6 +43,18 @@ func (s *Server) extendWrite(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
 }
 
+// extendWriteSince is extendWrite for the answer of a handler that
+// started at start, just after net/http set the request's write deadline
+// (Limits.ServerWriteTimeout): while that deadline, less a second for the
+// middleware between the two, is later than the one extendWrite would set,
+// it stands.
+func (s *Server) extendWriteSince(w http.ResponseWriter, start time.Time) {
+	if sw := s.limits.ServerWriteTimeout; sw > 0 && time.Since(start) < sw-time.Second-s.limits.WriteTimeout {
+		return
+	}
+	s.extendWrite(w)
+}
+
 // panicError is an agent panic turned into an error.
 type panicError struct {
 	value any

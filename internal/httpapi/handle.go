@@ -95,7 +95,7 @@ func (s *Server) handle(c *gin.Context) {
 	if req.Stream {
 		s.serveStream(ctx, c, req, d, st, reqID, release)
 	} else {
-		s.serveJSON(ctx, call, c, req, d, st, reqID, release, bp)
+		s.serveJSON(ctx, call, c, req, d, st, reqID, release, bp, start)
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.LogAttrs(ctx, slog.LevelDebug, "request",
@@ -133,7 +133,7 @@ func newRequestID() string {
 	return string(b[:])
 }
 
-func (s *Server) serveJSON(ctx context.Context, call *callCtx, c *gin.Context, req *agent.Request, d dialect.Dialect, st *stateReq, reqID string, release func(), bp *[]byte) {
+func (s *Server) serveJSON(ctx context.Context, call *callCtx, c *gin.Context, req *agent.Request, d dialect.Dialect, st *stateReq, reqID string, release func(), bp *[]byte, start time.Time) {
 	resp, ok := s.predict(ctx, call, c, reqID, release, req)
 	if !ok {
 		return
@@ -161,7 +161,7 @@ func (s *Server) serveJSON(ctx context.Context, call *callCtx, c *gin.Context, r
 		return
 	}
 	*bp = body[:0]
-	s.extendWrite(c.Writer)
+	s.extendWriteSince(c.Writer, start)
 	setContentLength(c.Writer, len(body))
 	writeJSON(c.Writer, http.StatusOK, body)
 }

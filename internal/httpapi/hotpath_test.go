@@ -178,3 +178,70 @@ func TestStreamOpensBeforeTheAgentEmits(t *testing.T) {
 		ts.Close()
 	}
 }
+
+// deadlineCounter counts the write deadlines a handler sets through
+// http.ResponseController, passing them on to net/http's writer.
+type deadlineCounter struct {
+	http.ResponseWriter
+	n int
+}
+
+func (w *deadlineCounter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *deadlineCounter) SetWriteDeadline(t time.Time) error {
+	w.n++
+	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
+}
+
+// TestJSONAnswerKeepsTheServerWriteDeadline: a JSON answer written well
+// within the deadline net/http set (Limits.ServerWriteTimeout) keeps it;
+// otherwise, or when the server's is unknown, it sets its own, and an
+// answer that comes after the server's deadline still arrives whole.
+func TestJSONAnswerKeepsTheServerWriteDeadline(t *testing.T) {
+	const serverWrite = 300 * time.Millisecond
+	slow := predictFunc(func(ctx context.Context, req *agent.Request) (*agent.Response, error) {
+		if req.LastUserText() == "slow" {
+			time.Sleep(2 * serverWrite) // past the server's write deadline: the point of the case
+		}
+		return &agent.Response{Output: []agent.Item{agent.TextItem("m", "re: "+req.LastUserText())}}, nil
+	})
+	for _, tc := range []struct {
+		name   string
+		limits httpapi.Limits
+		input  string
+		sets   int
+	}{
+		{"within the server's", httpapi.Limits{ServerWriteTimeout: time.Minute}, "hi", 0},
+		{"server's unknown", httpapi.Limits{}, "hi", 1},
+		{"server's too close", httpapi.Limits{ServerWriteTimeout: time.Minute, WriteTimeout: 59 * time.Second}, "hi", 1},
+		{"after the server's", httpapi.Limits{ServerWriteTimeout: serverWrite, WriteTimeout: time.Second}, "slow", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := httpapi.New(httpapi.Options{Agent: slow, Logger: quietLogger(), Limits: tc.limits})
+			if err != nil {
+				t.Fatal(err)
+			}
+			counters := make(chan *deadlineCounter, 1)
+			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				dc := &deadlineCounter{ResponseWriter: w}
+				srv.Handler().ServeHTTP(dc, r)
+				counters <- dc
+			}))
+			ts.Config.WriteTimeout = tc.limits.ServerWriteTimeout
+			ts.Start()
+			defer ts.Close()
+			resp, err := http.Post(ts.URL+"/responses", "application/json", strings.NewReader(`{"input":"`+tc.input+`"}`))
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"re: `+tc.input+`"`) {
+				t.Fatalf("got %d %q, %v", resp.StatusCode, body, err)
+			}
+			if dc := <-counters; dc.n != tc.sets {
+				t.Errorf("%d write deadlines set, want %d", dc.n, tc.sets)
+			}
+		})
+	}
+}

@@ -36,6 +36,12 @@ type Limits struct {
 	// outlive the net/http server's own WriteTimeout, which counts from
 	// the request's start. Default 30s.
 	WriteTimeout time.Duration
+	// ServerWriteTimeout is the net/http server's own WriteTimeout, when
+	// the host knows it. net/http sets that deadline as a request's
+	// headers arrive, so a JSON answer written while it is still later
+	// than now+WriteTimeout keeps it, and is spared a deadline update of
+	// its own. Zero: every answer sets its own.
+	ServerWriteTimeout time.Duration
 	// RetryAfter is the Retry-After sent with a 503. Default 1s.
 	RetryAfter time.Duration
 }

@@ -61,15 +61,26 @@ func (s *sse) frame(ev *agent.StreamEvent) {
 
 func (s *sse) done() { s.buf = append(s.buf, "data: [DONE]\n\n"...) }
 
-// flushUnder returns a flush that holds mu, the lock of the stream's emit:
-// run calls it once the agent is under way, to send the opening events
-// (unless the agent's first event has sent them already).
-func (s *sse) flushUnder(mu *sync.Mutex) func() {
-	return func() {
+// openingDelay is how long a stream's opening events (response.created
+// and in_progress) wait for the agent's first event to go out with it. An
+// agent that answers at once then costs one write, not two; one that calls
+// a model first sends its request without a write and its system call
+// ahead of it (on the critical path to the first token), and the opening
+// events go out while the model thinks.
+const openingDelay = 5 * time.Millisecond
+
+// sendOpening sends what the stream has buffered once openingDelay has
+// passed, under mu, the lock of the stream's emit, unless the handler has
+// closed the stream by then (*closed, under mu). Stop the returned timer
+// when the stream ends.
+func (s *sse) sendOpening(mu *sync.Mutex, closed *bool) *time.Timer {
+	return time.AfterFunc(openingDelay, func() {
 		mu.Lock()
 		defer mu.Unlock()
-		_ = s.flush()
-	}
+		if !*closed {
+			_ = s.flush()
+		}
+	})
 }
 
 // flush writes the buffered frames. A write error means the client is gone
@@ -215,7 +226,7 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 
 	var mu sync.Mutex
 	closed := false
-	y.start() // response.created and in_progress: flushed once the agent is under way
+	y.start() // response.created and in_progress: sent with the agent's first event, or by sendOpening
 
 	emit := func(ev *agent.StreamEvent) error {
 		mu.Lock()
@@ -235,7 +246,8 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 	// The agent emits its one shape; the dialect's filter rewrites it on
 	// the way to the fold, and releases what it held once the agent is done.
 	agentEmit, rewrite := dialect.NewStream(d, s.name, emit)
-	err := s.run(ctx, reqID, "predict_stream", release, out.flushUnder(&mu), func() error {
+	defer out.sendOpening(&mu, &closed).Stop()
+	err := s.run(ctx, reqID, "predict_stream", release, func() error {
 		if err := s.stream(ctx, req, agentEmit); err != nil {
 			return err
 		}

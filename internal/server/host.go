@@ -177,6 +177,7 @@ func New(opts Options) (*Host, error) {
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	opts.Limits.ServerWriteTimeout = opts.WriteTimeout // the server below sets it
 	var tel *telemetry.Server
 	if opts.Telemetry != nil {
 		tel = telemetry.NewServer()
