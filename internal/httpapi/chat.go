@@ -145,6 +145,7 @@ func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat
 
 	cs := chat.NewStream(meta, creq.IncludeUsage)
 	out.buf = cs.Start(out.buf) // sent with the agent's first event, or by sendOpening
+	opening := len(out.buf)
 
 	var mu sync.Mutex
 	closed := false
@@ -175,7 +176,8 @@ func (s *Server) serveChatStream(ctx context.Context, c *gin.Context, creq *chat
 		if e == nil {
 			return
 		}
-		out.buf = chat.AppendError(out.buf[:0], e.Body())
+		out.unsent(opening)
+		out.buf = chat.AppendError(out.buf, e.Body())
 		_ = out.flush()
 		return
 	}

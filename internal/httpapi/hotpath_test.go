@@ -245,3 +245,44 @@ func TestJSONAnswerKeepsTheServerWriteDeadline(t *testing.T) {
 		})
 	}
 }
+
+// failAtOnce is a streaming agent that fails before emitting anything.
+type failAtOnce struct{}
+
+func (failAtOnce) PredictStream(ctx context.Context, req *agent.Request, emit agent.Emit) error {
+	return errors.New("no model today")
+}
+
+// TestStreamFailingAtOnceStillOpens: an agent that fails before its first
+// event (and before the opening events' delay) still gets the stream's
+// opening events to the client ahead of the error, on both stream routes.
+func TestStreamFailingAtOnceStillOpens(t *testing.T) {
+	for _, timeout := range []time.Duration{0, time.Minute} {
+		api := newAPI(t, httpapi.Options{Agent: agent.FromStream(failAtOnce{}), Limits: httpapi.Limits{RequestTimeout: timeout}})
+		ts := httptest.NewServer(api.Handler())
+		resp := post(t, ts.URL+"/responses", `{"input":"x","stream":true}`)
+		events, _ := sseEvents(t, resp.Body)
+		resp.Body.Close()
+		var types []string
+		for _, ev := range events {
+			types = append(types, ev.Type)
+		}
+		if len(types) != 3 || types[0] != "response.created" || types[1] != "response.in_progress" || types[2] != "error" {
+			t.Errorf("timeout %v: events %v, want response.created, response.in_progress, error", timeout, types)
+		}
+		for i, ev := range events {
+			if ev.SequenceNumber != i {
+				t.Errorf("timeout %v: event %d has sequence number %d", timeout, i, ev.SequenceNumber)
+			}
+		}
+
+		resp = post(t, ts.URL+"/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true}`)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		frames := strings.Split(strings.TrimSpace(string(raw)), "\n\n")
+		if len(frames) < 2 || !strings.Contains(frames[0], `"role":"assistant"`) || !strings.Contains(frames[1], `"error"`) {
+			t.Errorf("timeout %v: chat frames %q, want the role chunk, then the error", timeout, frames)
+		}
+		ts.Close()
+	}
+}

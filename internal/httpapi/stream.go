@@ -30,6 +30,7 @@ type sse struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	buf     []byte
+	sent    bool  // frames have gone out
 	err     error // write error: the client is gone
 	encErr  error // an event that could not be encoded
 }
@@ -60,6 +61,16 @@ func (s *sse) frame(ev *agent.StreamEvent) {
 }
 
 func (s *sse) done() { s.buf = append(s.buf, "data: [DONE]\n\n"...) }
+
+// unsent drops the frames buffered since the stream's opening ones, which
+// end at opening: those go out first even when what follows them is
+// replaced by an error, unless they are out already.
+func (s *sse) unsent(opening int) {
+	if s.sent {
+		opening = 0
+	}
+	s.buf, s.encErr = s.buf[:opening], nil
+}
 
 // openingDelay is how long a stream's opening events (response.created
 // and in_progress) wait for the agent's first event to go out with it. An
@@ -97,6 +108,7 @@ func (s *sse) flush() error {
 			s.err = err
 			return err
 		}
+		s.sent = true
 		s.w.Flush()
 	}
 	if err := s.encErr; err != nil {
@@ -227,6 +239,7 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 	var mu sync.Mutex
 	closed := false
 	y.start() // response.created and in_progress: sent with the agent's first event, or by sendOpening
+	opening := len(out.buf)
 
 	emit := func(ev *agent.StreamEvent) error {
 		mu.Lock()
@@ -268,7 +281,7 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 		} else if e.Status >= 500 {
 			code = "server_error"
 		}
-		out.buf, out.encErr = out.buf[:0], nil
+		out.unsent(opening)
 		y.send(agent.StreamEvent{Type: wireproto.EventError, Code: code, Message: e.Message, Param: e.Param})
 		traceFrame(ctx, c.Request, out)
 		out.done()
@@ -277,7 +290,7 @@ func (s *Server) serveStream(ctx context.Context, c *gin.Context, req *agent.Req
 	}
 	y.finish()
 	if e := s.saveResponse(ctx, st, resp); e != nil { // state.go: store: true
-		out.buf = out.buf[:0] // not response.completed: an error instead
+		out.unsent(opening) // not response.completed: an error instead
 		y.send(agent.StreamEvent{Type: wireproto.EventError, Code: strings.ToLower(e.Code), Message: e.Message})
 	}
 	traceFrame(ctx, c.Request, out)
