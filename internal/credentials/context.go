@@ -11,13 +11,26 @@ import (
 
 type callerKey struct{}
 
-// caller is the ctx value: the raw token plus its key and fingerprint,
-// computed once per request so caches and log fields never need the token.
+// caller is the caller's credential in a ctx: the raw token and its key,
+// computed once per request so that caches never need the token. It is
+// itself the context.Context that carries it, so that attaching a caller
+// costs one allocation, not a value and a context.
 type caller struct {
-	token       string
-	key         Key
-	fingerprint string
+	context.Context
+	token string
+	key   Key
 }
+
+func (c *caller) Value(k any) any {
+	if k == (callerKey{}) {
+		return c
+	}
+	return c.Context.Value(k)
+}
+
+// fingerprint is Fingerprint's form of the key: made when a log line or a
+// span asks for it, not on every request.
+func (c *caller) fingerprint() string { return hex.EncodeToString(c.key[:6]) }
 
 // Key is the full SHA-256 of a credential. Caches that hold per-credential
 // state are keyed by it, never by a shorter fingerprint: a hit then means
@@ -33,8 +46,7 @@ func WithCaller(ctx context.Context, token string) context.Context {
 	if token == "" {
 		return ctx
 	}
-	k := KeyOf(token)
-	return context.WithValue(ctx, callerKey{}, &caller{token: token, key: k, fingerprint: hex.EncodeToString(k[:6])})
+	return &caller{Context: ctx, token: token, key: KeyOf(token)}
 }
 
 // CallerToken returns the caller credential in ctx ("" when none). Only the
@@ -64,7 +76,7 @@ func HasCaller(ctx context.Context) bool {
 // or "" when there is none. It is safe to log.
 func CallerFingerprint(ctx context.Context) string {
 	if c, ok := callerFrom(ctx); ok {
-		return c.fingerprint
+		return c.fingerprint()
 	}
 	return ""
 }

@@ -134,7 +134,7 @@ func (x *exchanger) token(ctx context.Context, c *caller) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, x.opts.Timeout)
 		defer cancel()
 		ctx, span := otel.Tracer(tracerName).Start(ctx, "identity.token_exchange",
-			trace.WithAttributes(attribute.String("agentrt.credential", c.fingerprint), attribute.String("agentrt.scopes", x.scopeKey)))
+			trace.WithAttributes(attribute.String("agentrt.credential", c.fingerprint()), attribute.String("agentrt.scopes", x.scopeKey)))
 		defer span.End()
 		e, err := x.exchange(ctx, c.token)
 		recordRefresh(ctx, SourceTokenExchange, err)

@@ -25,7 +25,7 @@ func TestExchangeCacheExpires(t *testing.T) {
 	}
 	now := time.Now()
 	x.now = func() time.Time { return now }
-	c := &caller{token: "t", key: KeyOf("t"), fingerprint: Fingerprint("t")}
+	c := &caller{token: "t", key: KeyOf("t")}
 	for range 3 {
 		if _, err := x.token(context.Background(), c); err != nil {
 			t.Fatal(err)
@@ -62,11 +62,16 @@ func TestExchangeForgedFingerprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice := &caller{token: "alice-token", key: KeyOf("alice-token"), fingerprint: Fingerprint("alice-token")}
+	alice := &caller{token: "alice-token", key: KeyOf("alice-token")}
 	if tok, err := x.token(context.Background(), alice); err != nil || tok != "exchanged-alice-token" {
 		t.Fatalf("alice: %q, %v", tok, err)
 	}
-	forged := &caller{token: "mallory-token", key: KeyOf("mallory-token"), fingerprint: alice.fingerprint}
+	// A credential whose key shares the fingerprint's bytes with alice's.
+	forged := &caller{token: "mallory-token", key: KeyOf("mallory-token")}
+	copy(forged.key[:6], alice.key[:6])
+	if forged.fingerprint() != alice.fingerprint() {
+		t.Fatal("the forged credential's fingerprint differs from alice's")
+	}
 	tok, err := x.token(context.Background(), forged)
 	if err != nil || tok != "exchanged-mallory-token" {
 		t.Fatalf("forged fingerprint got %q, %v; want its own exchange", tok, err)

@@ -49,7 +49,7 @@ func (c *callCtx) Err() error {
 		c.cancel()
 		return (*in).Err()
 	}
-	if !c.ended.Load() && c.parent.Err() == nil && time.Now().Before(c.deadline) {
+	if !c.ended.Load() && c.parent.Err() == nil && time.Until(c.deadline) > 0 { // Until reads only the monotonic clock
 		return nil
 	}
 	return c.made().Err() // cancelled as it is made: Cause agrees with Err

@@ -129,6 +129,7 @@ type Resolver struct {
 
 	verifyTTL, rejectTTL, verifyTimeout time.Duration
 	verdicts                            *ttlcache.Cache[credentials.Key, agent.Identity]
+	askFill                             ttlcache.Fill[agent.Identity] // r.ask, bound once: a method value per call would allocate
 }
 
 // New returns a Resolver.
@@ -173,6 +174,7 @@ func New(opts Options) (*Resolver, error) {
 		r.devNames = append(r.devNames, strings.ToLower(name))
 	}
 	sort.Strings(r.devNames)
+	r.askFill = r.ask
 	return r, nil
 }
 
@@ -267,9 +269,7 @@ func (r *Resolver) Prepare(ctx context.Context, req *http.Request, env *agent.En
 // credential's full SHA-256, so a hit always means the same credential.
 func (r *Resolver) verify(ctx context.Context) (agent.Identity, error) {
 	key, _ := credentials.CallerKey(ctx)
-	id, err := r.verdicts.Do(ctx, key, func(ctx context.Context) (agent.Identity, time.Duration, error) {
-		return r.ask(ctx)
-	})
+	id, err := r.verdicts.Do(ctx, key, r.askFill)
 	if err != nil && ctx.Err() != nil {
 		// The request itself ended (client gone or its deadline passed).
 		return id, httperr.Unavailable("the caller's credential could not be verified in time", 1)
