@@ -3,14 +3,16 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
 )
 
 // openSQLite opens (creating it if needed) the database file at path: a
@@ -31,14 +33,17 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqlStore, er
 	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
 		abs = filepath.Join(dir, filepath.Base(abs))
 	}
-	params := url.Values{"_pragma": {"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"}}
-	dsn := "file:" + abs + "?" + params.Encode()
-	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	// WAL is a property of the file: the writer sets it before anything
+	// else uses the database, so readers need not (and cannot race it).
+	dsn := func(pragmas ...string) string { return "file:" + abs + "?" + url.Values{"_pragma": pragmas}.Encode() }
+	rdsn := dsn("busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)")
+	wdsn := dsn("busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)")
+	w, err := sql.Open("sqlite", wdsn+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: sqlite: %w", err)
 	}
 	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite", dsn)
+	r, err := sql.Open("sqlite", rdsn)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: sqlite: %w", err)
@@ -53,13 +58,39 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqlStore, er
 			s.Close()
 		}
 	}()
-	if err := w.PingContext(ctx); err != nil {
+	if err := connectWriter(ctx, w); err != nil {
 		return nil, fmt.Errorf("store: sqlite %s: %w", abs, err)
 	}
 	if err := s.migrate(ctx, opts.NoMigrate); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// sqliteBusy is SQLite's primary result code SQLITE_BUSY.
+const sqliteBusy = 5
+
+// connectWriter opens the writer's connection, which switches a new file
+// to WAL. That switch needs the file to itself and SQLite does not wait
+// for it with busy_timeout: replicas opening a new database at once get
+// SQLITE_BUSY from all but one, so a busy connect is retried (for as long
+// as busy_timeout would have waited) until the file is in WAL mode.
+func connectWriter(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := w.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // Handles on one SQLite file in one process share a hub, so a write
