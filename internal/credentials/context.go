@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/agentrt/agentrt/agent"
@@ -27,6 +29,15 @@ func (c *caller) Value(k any) any {
 	}
 	return c.Context.Value(k)
 }
+
+// String and Format stand in for the token wherever a ctx is printed
+// (context.WithValue's context printed its value's type only): without
+// them fmt would print the struct, token included.
+func (c *caller) String() string {
+	return fmt.Sprint(c.Context) + ".WithCaller(credential " + c.fingerprint() + ")"
+}
+
+func (c *caller) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // fingerprint is Fingerprint's form of the key: made when a log line or a
 // span asks for it, not on every request.

@@ -2,8 +2,11 @@ package credentials_test
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +53,17 @@ func TestWithCallerBehavesAsAValueContext(t *testing.T) {
 	<-child.Done()
 	if context.Cause(child).Error() != "context canceled" || !errors.Is(ctx.Err(), context.Canceled) {
 		t.Fatalf("cause %v, err %v", context.Cause(child), ctx.Err())
+	}
+	// Printed, a ctx shows the credential's fingerprint, never the token.
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+		for _, c := range []any{ctx, inner, child} {
+			if out := fmt.Sprintf(verb, c); strings.Contains(out, "tok-") || strings.Contains(out, hex.EncodeToString([]byte("tok-"))) {
+				t.Errorf("%s of a caller's ctx shows the token: %s", verb, out)
+			}
+		}
+	}
+	if out := fmt.Sprint(ctx); !strings.Contains(out, credentials.Fingerprint("tok-1")) {
+		t.Errorf("a caller's ctx prints as %s, without its fingerprint", out)
 	}
 	if credentials.WithCaller(parent, "") != parent || credentials.HasCaller(parent) {
 		t.Fatal("an empty token must leave ctx as it is")
