@@ -39,9 +39,9 @@ func (c *caller) String() string {
 
 func (c *caller) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
-// fingerprint is Fingerprint's form of the key: made when a log line or a
-// span asks for it, not on every request.
-func (c *caller) fingerprint() string { return hex.EncodeToString(c.key[:6]) }
+// fingerprint is made when a log line or a span asks for it, not on every
+// request.
+func (c *caller) fingerprint() string { return c.key.fingerprint() }
 
 // Key is the full SHA-256 of a credential. Caches that hold per-credential
 // state are keyed by it, never by a shorter fingerprint: a hit then means
@@ -102,10 +102,10 @@ func callerFrom(ctx context.Context) (*caller, bool) {
 
 // Fingerprint returns a short, stable, non-reversible stand-in for a token,
 // safe for logs. It is too short to key a cache: use Key.
-func Fingerprint(token string) string {
-	sum := KeyOf(token)
-	return hex.EncodeToString(sum[:6])
-}
+func Fingerprint(token string) string { return KeyOf(token).fingerprint() }
+
+// fingerprint is the first six bytes of the key, in hex.
+func (k Key) fingerprint() string { return hex.EncodeToString(k[:6]) }
 
 // RequestIDHeader carries the inbound request id on outgoing workspace calls.
 // The id is the RequestID of the request environment in the call's ctx

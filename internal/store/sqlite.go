@@ -36,8 +36,9 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqlStore, er
 	// WAL is a property of the file: the writer sets it before anything
 	// else uses the database, so readers need not (and cannot race it).
 	dsn := func(pragmas ...string) string { return "file:" + abs + "?" + url.Values{"_pragma": pragmas}.Encode() }
-	rdsn := dsn("busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)")
-	wdsn := dsn("busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)")
+	busy := fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds())
+	rdsn := dsn(busy, "synchronous(NORMAL)", "foreign_keys(1)")
+	wdsn := dsn(busy, "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)")
 	w, err := sql.Open("sqlite", wdsn+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: sqlite: %w", err)
@@ -70,13 +71,16 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqlStore, er
 // sqliteBusy is SQLite's primary result code SQLITE_BUSY.
 const sqliteBusy = 5
 
+// busyTimeout is how long a connection waits for another's lock.
+const busyTimeout = 10 * time.Second
+
 // connectWriter opens the writer's connection, which switches a new file
 // to WAL. That switch needs the file to itself and SQLite does not wait
 // for it with busy_timeout: replicas opening a new database at once get
 // SQLITE_BUSY from all but one, so a busy connect is retried (for as long
 // as busy_timeout would have waited) until the file is in WAL mode.
 func connectWriter(ctx context.Context, w *sql.DB) error {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(busyTimeout)
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 		err := w.PingContext(ctx)
 		var se *sqlite.Error
